@@ -1,0 +1,119 @@
+"""Writes for the who-reports domain. Keyword-only, validated, one transaction each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.db import transaction
+
+from portal.lib.norway import normalize_norwegian_mobile, normalize_org_number
+from portal.models import ContactPerson, EpjVendor, Membership, Municipality, Submitter, User
+from portal.municipalities import MunicipalityCode
+
+
+def _normalized_mobile(mobile: str) -> str:
+    mobile = (mobile or "").strip()
+    if not mobile:
+        return ""
+    # Invalid input is left as typed so that full_clean reports it with the user's own value.
+    try:
+        return normalize_norwegian_mobile(mobile)
+    except ValueError:
+        return mobile
+
+
+@transaction.atomic
+def contact_create(
+    *,
+    submitter: Submitter,
+    name: str,
+    email: str,
+    mobile: str,
+    contact_types: Sequence[int],
+    source: str = ContactPerson.Source.PORTAL,
+) -> ContactPerson:
+    contact = ContactPerson(
+        submitter=submitter,
+        name=name.strip(),
+        email=email.strip(),
+        mobile=_normalized_mobile(mobile),
+        contact_types=sorted({int(t) for t in contact_types}),
+        source=source,
+    )
+    contact.full_clean()
+    contact.save()
+    return contact
+
+
+@transaction.atomic
+def contact_update(
+    *, contact: ContactPerson, name: str, email: str, mobile: str, contact_types: Sequence[int]
+) -> ContactPerson:
+    contact.name = name.strip()
+    contact.email = email.strip()
+    contact.mobile = _normalized_mobile(mobile)
+    contact.contact_types = sorted({int(t) for t in contact_types})
+    contact.full_clean()
+    contact.save()
+    return contact
+
+
+def contact_delete(*, contact: ContactPerson) -> None:
+    contact.delete()
+
+
+@transaction.atomic
+def submitter_create(
+    *,
+    name: str,
+    kind: str,
+    sector: str,
+    org_number: str,
+    her_id: int | None = None,
+    reports_npr: bool = False,
+    reports_kpr: bool = False,
+    service_areas: Iterable[str] = (),
+    municipality_number: str = "",
+    epj_vendor: EpjVendor | None = None,
+) -> Submitter:
+    try:
+        org_number = normalize_org_number(org_number)
+    except ValueError:
+        pass  # full_clean reports it
+    submitter = Submitter(
+        name=name.strip(),
+        kind=kind,
+        sector=sector,
+        org_number=org_number,
+        her_id=her_id,
+        reports_npr=reports_npr,
+        reports_kpr=reports_kpr,
+        service_areas=sorted(set(service_areas)),
+        municipality_number=municipality_number,
+        epj_vendor=epj_vendor,
+    )
+    submitter.full_clean()
+    submitter.save()
+    return submitter
+
+
+def membership_grant(*, user: User, submitter: Submitter) -> Membership:
+    membership, _ = Membership.objects.get_or_create(user=user, submitter=submitter)
+    return membership
+
+
+@transaction.atomic
+def municipalities_import(*, codes: Iterable[MunicipalityCode]) -> tuple[int, int]:
+    """Upsert code-list versions by (number, valid_from). Returns (created, updated)."""
+    created = updated = 0
+    for code in codes:
+        _, was_created = Municipality.objects.update_or_create(
+            number=code.number,
+            valid_from=code.valid_from,
+            defaults={"name": code.name, "valid_to": code.valid_to},
+        )
+        if was_created:
+            created += 1
+        else:
+            updated += 1
+    return created, updated
