@@ -14,7 +14,18 @@ class SubmitterAdminForm(forms.ModelForm):
 
     class Meta:
         model = Submitter
-        fields = "__all__"
+        fields = [
+            "name",
+            "kind",
+            "sector",
+            "org_number",
+            "her_id",
+            "reports_npr",
+            "reports_kpr",
+            "service_areas",
+            "municipality_number",
+            "epj_vendor",
+        ]
 
 
 class ContactPersonAdminForm(forms.ModelForm):
@@ -24,7 +35,7 @@ class ContactPersonAdminForm(forms.ModelForm):
 
     class Meta:
         model = ContactPerson
-        fields = "__all__"
+        fields = ["name", "email", "mobile", "contact_types", "source"]
 
 
 class ContactPersonInline(admin.TabularInline):

@@ -79,9 +79,7 @@ class SubmitterSearchForm(DesignsystemetFormMixin, forms.Form):
         max_length=200,
         help_text=_("Name, organisation number, HER-id or municipality number."),
     )
-    kind = forms.ChoiceField(
-        label=_("Kind"), required=False, choices=[("", _("All kinds")), *Submitter.Kind.choices]
-    )
+    kind = forms.ChoiceField(label=_("Kind"), required=False, choices=[("", _("All kinds")), *Submitter.Kind.choices])
     register = forms.ChoiceField(
         label=_("Register"), required=False, choices=[("", _("All registers")), *Register.choices]
     )

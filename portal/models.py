@@ -43,9 +43,7 @@ class EpjVendor(models.Model):
     """A patient-record (EPJ) system vendor that reports on behalf of its customers."""
 
     name = models.CharField(_("name"), max_length=200, unique=True)
-    org_number = models.CharField(
-        _("organisation number"), max_length=9, unique=True, validators=[validate_org_number]
-    )
+    org_number = models.CharField(_("organisation number"), max_length=9, unique=True, validators=[validate_org_number])
 
     class Meta:
         ordering = ["name"]
@@ -111,9 +109,7 @@ class Submitter(models.Model):
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     sector = models.CharField(_("public or private"), max_length=16, choices=Sector.choices)
-    org_number = models.CharField(
-        _("organisation number"), max_length=9, unique=True, validators=[validate_org_number]
-    )
+    org_number = models.CharField(_("organisation number"), max_length=9, unique=True, validators=[validate_org_number])
     her_id = models.PositiveIntegerField(_("HER-id"), null=True, blank=True, unique=True)
     reports_npr = models.BooleanField(_("reports to NPR"), default=False)
     reports_kpr = models.BooleanField(_("reports to KPR"), default=False)

@@ -101,9 +101,7 @@ def _extract_entries(data: object) -> Sequence[object]:
         return entries
     if isinstance(data, list):
         return data
-    raise KlassFormatError(
-        f'expected an object with a "codes" list or a bare list, got {type(data).__name__}'
-    )
+    raise KlassFormatError(f'expected an object with a "codes" list or a bare list, got {type(data).__name__}')
 
 
 def _parse_entry(index: int, entry: object) -> MunicipalityCode:
@@ -126,9 +124,7 @@ def _parse_entry(index: int, entry: object) -> MunicipalityCode:
     # give the validity of this row, while validFrom/validTo may be left empty.
     from_field = _pick_field(entry, "validFromInRequestedRange", "validFrom")
     if from_field is None:
-        raise _field_error(
-            index, "validFromInRequestedRange", "is missing (and so is validFrom)", number
-        )
+        raise _field_error(index, "validFromInRequestedRange", "is missing (and so is validFrom)", number)
     valid_from = _parse_date(index, from_field, entry[from_field], number)
 
     to_field = _pick_field(entry, "validToInRequestedRange", "validTo")
@@ -138,13 +134,10 @@ def _parse_entry(index: int, entry: object) -> MunicipalityCode:
         raise _field_error(
             index,
             to_field or "validTo",
-            f"{valid_to.isoformat()} is not after {from_field} {valid_from.isoformat()} "
-            "(validTo is exclusive)",
+            f"{valid_to.isoformat()} is not after {from_field} {valid_from.isoformat()} (validTo is exclusive)",
             number,
         )
-    return MunicipalityCode(
-        number=number, name=name.strip(), valid_from=valid_from, valid_to=valid_to
-    )
+    return MunicipalityCode(number=number, name=name.strip(), valid_from=valid_from, valid_to=valid_to)
 
 
 def _pick_field(entry: Mapping[str, object], preferred: str, fallback: str) -> str | None:
@@ -161,9 +154,7 @@ def _parse_date(index: int, field: str, value: object, number: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise _field_error(
-            index, field, f"is not a real calendar date: {value!r}", number
-        ) from None
+        raise _field_error(index, field, f"is not a real calendar date: {value!r}", number) from None
 
 
 def _check_overlaps(codes: list[MunicipalityCode]) -> None:
@@ -186,8 +177,6 @@ def _overlaps(a: MunicipalityCode, b: MunicipalityCode) -> bool:
     return a_before_b_ends and b_before_a_ends
 
 
-def _field_error(
-    index: int, field: str, problem: str, number: str | None = None
-) -> KlassFormatError:
+def _field_error(index: int, field: str, problem: str, number: str | None = None) -> KlassFormatError:
     where = f"entry {index}" if number is None else f"entry {index} (code {number!r})"
     return KlassFormatError(f"{where}: field {field!r} {problem}")

@@ -50,4 +50,3 @@ def municipality_name(*, number: str, on: datetime.date) -> str | None:
 
 def municipality_is_valid_in_year(*, number: str, year: int) -> bool:
     return Municipality.objects.valid_in_year(year).filter(number=number).exists()
-

@@ -17,12 +17,8 @@ ORG_NUMBER_MESSAGES = {
 
 MOBILE_MESSAGES = {
     "unparseable": _("This is not a phone number. Write a Norwegian mobile number, e.g. 912 34 567."),
-    "not_norwegian": _(
-        "Only Norwegian mobile numbers (+47) can receive the SMS with the feedback password."
-    ),
-    "not_mobile": _(
-        "This is not a Norwegian mobile number: it must have 8 digits and start with 4 or 9."
-    ),
+    "not_norwegian": _("Only Norwegian mobile numbers (+47) can receive the SMS with the feedback password."),
+    "not_mobile": _("This is not a Norwegian mobile number: it must have 8 digits and start with 4 or 9."),
 }
 
 

@@ -50,9 +50,7 @@ def _by_number(codes: list[MunicipalityCode]) -> dict[str, MunicipalityCode]:
 
 
 def test_parses_codes_object() -> None:
-    codes = parse_klass_codes(
-        {"codes": [_entry(), _entry(code="5001", name="Trondheim - Tråante")]}
-    )
+    codes = parse_klass_codes({"codes": [_entry(), _entry(code="5001", name="Trondheim - Tråante")]})
 
     assert codes == [
         MunicipalityCode("0301", "Oslo", date(2020, 1, 1), date(2024, 1, 1)),
@@ -68,9 +66,7 @@ def test_good_file_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "codes.json"
     path.write_text(json.dumps({"codes": [_entry(name="Bærum", code="3024")]}), encoding="utf-8")
 
-    assert load_klass_file(path) == [
-        MunicipalityCode("3024", "Bærum", date(2020, 1, 1), date(2024, 1, 1))
-    ]
+    assert load_klass_file(path) == [MunicipalityCode("3024", "Bærum", date(2020, 1, 1), date(2024, 1, 1))]
 
 
 def test_in_requested_range_dates_win_over_plain_dates() -> None:
@@ -160,9 +156,7 @@ def test_bad_number(number: object) -> None:
 
 @pytest.mark.parametrize("name", ["", "   ", None, 42])
 def test_empty_or_non_string_name(name: object) -> None:
-    with pytest.raises(
-        KlassFormatError, match=r"entry 0 \(code '0301'\): field 'name' must be a non-empty string"
-    ):
+    with pytest.raises(KlassFormatError, match=r"entry 0 \(code '0301'\): field 'name' must be a non-empty string"):
         parse_klass_codes([_entry(name=name)])
 
 
@@ -182,9 +176,7 @@ def test_overlapping_duplicate_is_rejected() -> None:
         parse_klass_codes([_entry(), _entry(validFromInRequestedRange="2023-01-01")])
 
 
-@pytest.mark.parametrize(
-    "data", [{"kodes": []}, {"codes": {"0301": "Oslo"}}, "0301 Oslo", None, [["0301", "Oslo"]]]
-)
+@pytest.mark.parametrize("data", [{"kodes": []}, {"codes": {"0301": "Oslo"}}, "0301 Oslo", None, [["0301", "Oslo"]]])
 def test_wrong_shape(data: Any) -> None:
     with pytest.raises(KlassFormatError):
         parse_klass_codes(data)

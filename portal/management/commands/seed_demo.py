@@ -16,7 +16,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--submitters", type=int, default=1000,
+            "--submitters",
+            type=int,
+            default=1000,
             help="Total number of submitters; beyond the named groups the rest are private providers (default 1000).",
         )
         parser.add_argument("--specialists", type=int, default=300, help="Contract specialists (default 300).")
