@@ -1,0 +1,73 @@
+"""Shared fixtures: named actors for access tests, one per role, and their tenants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from portal.models import User
+from tests.factories import (
+    ContactFactory,
+    EpjVendorFactory,
+    MembershipFactory,
+    MunicipalitySubmitterFactory,
+    SubmitterFactory,
+    UserFactory,
+)
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class World:
+    """Two vendors, three submitters and one user per role."""
+
+    vendor: object
+    other_vendor: object
+    municipality: object
+    specialist: object
+    other_specialist: object
+    municipality_user: User
+    specialist_user: User
+    vendor_user: User
+    staff_user: User
+    outsider: User
+
+
+@pytest.fixture
+def world(db) -> World:
+    vendor = EpjVendorFactory(name="Gerica")
+    other_vendor = EpjVendorFactory(name="Infodoc")
+    municipality = MunicipalitySubmitterFactory(name="Oslo kommune", municipality_number="0301", epj_vendor=vendor)
+    specialist = SubmitterFactory(name="Psykiater Hansen", epj_vendor=other_vendor)
+    other_specialist = SubmitterFactory(name="Øyelege Berg", epj_vendor=other_vendor)
+    ContactFactory(submitter=municipality, name="Kari Teknisk", contact_types=[1])
+    ContactFactory(submitter=specialist, name="Per Psykiater", contact_types=[1, 3])
+    ContactFactory(submitter=other_specialist, name="Eva Øye", contact_types=[1, 2])
+    municipality_user = UserFactory(username="kommune")
+    MembershipFactory(user=municipality_user, submitter=municipality)
+    specialist_user = UserFactory(username="spesialist")
+    MembershipFactory(user=specialist_user, submitter=specialist)
+    vendor_user = UserFactory(username="leverandor", epj_vendor=vendor)
+    staff_user = UserFactory(username="fhi", registry_role=User.RegistryRole.STAFF)
+    outsider = UserFactory(username="utenforstaende")
+    return World(
+        vendor=vendor,
+        other_vendor=other_vendor,
+        municipality=municipality,
+        specialist=specialist,
+        other_specialist=other_specialist,
+        municipality_user=municipality_user,
+        specialist_user=specialist_user,
+        vendor_user=vendor_user,
+        staff_user=staff_user,
+        outsider=outsider,
+    )
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
