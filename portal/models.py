@@ -175,7 +175,7 @@ class Submitter(models.Model):
         ]
 
     def get_registers_display(self) -> str:
-        return ", ".join(Register(register).label for register in self.registers)
+        return ", ".join(str(Register(register).label) for register in self.registers)
 
     def get_service_areas_display(self) -> str:
         return ", ".join(str(ServiceArea(area).label) for area in self.service_areas)
