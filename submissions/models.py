@@ -65,7 +65,13 @@ class Submission(models.Model):
         verbose_name = _("submission")
         verbose_name_plural = _("submissions")
         constraints = [
-            models.UniqueConstraint(fields=["client_org_number", "message_id"], name="submission_idempotency_key"),
+            # Validation-only messages have no side effects, so a sender may test a message and then
+            # send it for real with the same message_id.
+            models.UniqueConstraint(
+                fields=["client_org_number", "message_id"],
+                condition=Q(validate_only=False),
+                name="submission_idempotency_key",
+            ),
         ]
         indexes = [
             models.Index(fields=["submitter", "-received_at", "-id"], name="submission_submitter_recent"),

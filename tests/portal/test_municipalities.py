@@ -44,8 +44,11 @@ def _klass(codes):
 def test_import_is_idempotent_and_updates_names(tmp_path, capsys):
     path = tmp_path / "klass.json"
     entry = {
-        "code": "3101", "name": "Halden", "level": "1",
-        "validFromInRequestedRange": "2024-01-01", "validToInRequestedRange": None,
+        "code": "3101",
+        "name": "Halden",
+        "level": "1",
+        "validFromInRequestedRange": "2024-01-01",
+        "validToInRequestedRange": None,
     }
     path.write_text(json.dumps(_klass([entry])), encoding="utf-8")
     call_command("import_municipalities", str(path))
