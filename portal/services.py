@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from django.db import transaction
 
 from portal.lib.norway import normalize_norwegian_mobile, normalize_org_number
-from portal.models import ContactPerson, EpjVendor, Membership, Municipality, Submitter, User
+from portal.models import ContactPerson, ContactType, EpjVendor, Membership, Municipality, Submitter, User
 from portal.municipalities import MunicipalityCode
 
 
@@ -117,3 +117,45 @@ def municipalities_import(*, codes: Iterable[MunicipalityCode]) -> tuple[int, in
         else:
             updated += 1
     return created, updated
+
+
+@transaction.atomic
+def contacts_replace_reported(*, submitter: Submitter, contacts: Iterable[dict]) -> list[ContactPerson]:
+    """Replace the contacts a submitter reported in its messages with the ones in the latest message.
+
+    Contacts entered in the portal are left alone. Values that fail validation are kept
+    out (a bad mobile is stored as none), so the readiness check shows the gap; the
+    intake receipt has already warned about it.
+    """
+    allowed = set(ContactType.values)
+    fresh = []
+    for contact in contacts:
+        types = sorted({int(t) for t in contact.get("contact_types", []) if int(t) in allowed})
+        if not types:
+            continue
+        mobile = contact.get("mobile") or ""
+        try:
+            mobile = normalize_norwegian_mobile(mobile) if mobile else ""
+        except ValueError:
+            mobile = ""
+        email = (contact.get("email") or "").strip()
+        fresh.append(
+            ContactPerson(
+                submitter=submitter,
+                name=(contact.get("name") or "").strip()[:200],
+                email=email if "@" in email else "",
+                mobile=mobile,
+                contact_types=types,
+                source=ContactPerson.Source.MESSAGE,
+            )
+        )
+    reported = submitter.contacts.filter(source=ContactPerson.Source.MESSAGE)
+
+    def key(c: ContactPerson) -> tuple:
+        return (c.name, c.email, c.mobile, tuple(c.contact_types))
+
+    current = list(reported)
+    if sorted(map(key, current)) == sorted(map(key, fresh)):
+        return current  # daily messages usually repeat the same contacts: nothing to write
+    reported.delete()
+    return ContactPerson.objects.bulk_create(fresh)

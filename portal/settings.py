@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",
     "template_partials",
     "portal",
     "submissions",
@@ -212,3 +213,30 @@ LOGGING = {
 
 # Staff submitter list page size; the list is paginated for 60,000 rows.
 SUBMITTER_PAGE_SIZE = 50
+
+# --- Intake (submissions) -----------------------------------------------------------------------
+# The registry's addresses (HER-ids) in the national address register.
+REGISTRY_ORG_HER_ID = env.int("REGISTRY_ORG_HER_ID", default=85217)  # FHI, level 1
+RETIRED_REGISTRY_ORG_HER_IDS = [2397]  # Helsedirektoratet, until 12 March 2024
+REGISTER_SERVICE_HER_IDS = {
+    "KPR": {"production": 122612, "validation": 171479},
+    "NPR": {"production": 94378, "validation": 121017},
+}
+INTAKE_MAX_BODY_BYTES = env.int("INTAKE_MAX_BODY_BYTES", default=20 * 1024 * 1024)
+INTAKE_MAX_RECORDS = env.int("INTAKE_MAX_RECORDS", default=50_000)
+# Key for the HMAC of national identity numbers: the numbers themselves are never stored.
+IDENTITY_HASH_KEY = env.str("IDENTITY_HASH_KEY", default="" if not DEBUG else "local-development-identity-key")
+if not IDENTITY_HASH_KEY:
+    raise ImproperlyConfigured("IDENTITY_HASH_KEY must be set when DEBUG is off (a long random secret).")
+
+# Machine clients: HelseID access tokens (JWT), verified against the issuer's JWKS.
+HELSEID_ISSUER = env.str("HELSEID_ISSUER", default="https://helseid-sts.nhn.no")
+HELSEID_JWKS_URL = env.str("HELSEID_JWKS_URL", default="")
+HELSEID_JWKS_FILE = env.str("HELSEID_JWKS_FILE", default="")
+API_TOKEN_AUDIENCE = env.str("API_TOKEN_AUDIENCE", default="fhi:registerportal")
+API_REQUIRED_SCOPE = env.str("API_REQUIRED_SCOPE", default="fhi:registerportal/intake")
+API_TOKEN_LEEWAY_SECONDS = env.int("API_TOKEN_LEEWAY_SECONDS", default=30)
+# The development issuer behind `manage.py create_api_client`; off in production unless asked for.
+API_LOCAL_ISSUER_ENABLED = env.bool("API_LOCAL_ISSUER_ENABLED", default=DEBUG)
+API_LOCAL_ISSUER = env.str("API_LOCAL_ISSUER", default="urn:registerportal:local-issuer")
+API_LOCAL_ISSUER_KEY_FILE = env.str("API_LOCAL_ISSUER_KEY_FILE", default=str(VAR_DIR / "local-issuer-key.pem"))

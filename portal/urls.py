@@ -8,6 +8,7 @@ from django.urls import include, path
 
 from portal import views
 from portal.forms import SignInForm
+from submissions.api import api as intake_api
 
 portal_patterns = [
     path("", views.home, name="home"),
@@ -36,6 +37,7 @@ portal_patterns = [
 
 urlpatterns = [
     path("", include((portal_patterns, "portal"))),
+    path("api/v1/", intake_api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]
