@@ -31,7 +31,9 @@ class Command(BaseCommand):
         try:
             org_number = normalize_org_number(org_number)
         except NumberError as error:
-            raise CommandError(f"--org-number {org_number!r} is not a valid organisation number ({error.code}).")
+            raise CommandError(
+                f"--org-number {org_number!r} is not a valid organisation number ({error.code})."
+            ) from None
         client, created = ApiClient.objects.get_or_create(
             client_id=client_id or new_client_id(), defaults={"name": name, "org_number": org_number}
         )
