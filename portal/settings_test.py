@@ -29,12 +29,11 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# Serve static files from the finders (no collectstatic in tests).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
-    # A file instead of pytest-django's in-memory database, so that a worker process can see it.
+    # A file instead of pytest-django's in-memory database, so that the worker test's process can see it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
-if CELERY_BROKER_URL == "filesystem://":  # noqa: F405
-    # Exchange tables beside the queue rather than in ./control of the current directory.
-    CELERY_BROKER_TRANSPORT_OPTIONS["control_folder"] = str(VAR_DIR / "celery" / "control")  # noqa: F405
-# WhiteNoise warns on every request when STATIC_ROOT is missing; tests never collect static files.
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

@@ -36,8 +36,8 @@ class World:
     outsider: User
 
 
-@pytest.fixture
-def world(db) -> World:
+def build_world() -> World:
+    """Create the named actors; the caller provides database access (`db` or `transactional_db`)."""
     vendor = EpjVendorFactory(name="Gerica")
     other_vendor = EpjVendorFactory(name="Infodoc")
     municipality = MunicipalitySubmitterFactory(name="Oslo kommune", municipality_number="0301", epj_vendor=vendor)
@@ -65,6 +65,11 @@ def world(db) -> World:
         staff_user=staff_user,
         outsider=outsider,
     )
+
+
+@pytest.fixture
+def world(db) -> World:
+    return build_world()
 
 
 def client_for(user: User) -> Client:
