@@ -213,6 +213,7 @@ LOGGING = {
 
 # Staff submitter list page size; the list is paginated for 60,000 rows.
 SUBMITTER_PAGE_SIZE = 50
+SUBMISSION_PAGE_SIZE = 25
 
 # --- Intake (submissions) -----------------------------------------------------------------------
 # The registry's addresses (HER-ids) in the national address register.
