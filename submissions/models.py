@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Register, Submitter
+from portal.validators import ChoiceSubsetValidator
+from submissions.workdays import end_of_day_oslo
 
 
 class MessageKind(models.TextChoices):
@@ -164,3 +170,256 @@ class ApiClient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.client_id})"
+
+
+# --- Reporting calendar, deadlines and extensions (services in submissions/deadlines.py) ----------------
+
+# The register's own names for the two messages, as the letters and the calendar print them.
+MESSAGE_KIND_NAMES = {
+    Register.NPR: {MessageKind.ACTIVITY: "ord", MessageKind.IDENT: "ide"},
+    Register.KPR: {MessageKind.ACTIVITY: "KPR_IPL", MessageKind.IDENT: "KPR_IDE"},
+}
+
+# Which Submitter flag says that it reports to a register.
+REGISTER_FLAGS = {Register.NPR: "reports_npr", Register.KPR: "reports_kpr"}
+
+
+class Deadline(models.Model):
+    """One deadline in the registries' published calendar: a register, the kinds of submitters it
+    applies to, the period it covers and the messages expected. Registry staff edit it in the portal.
+
+    A deadline applies to a submitter of one of `submitter_kinds` that reports to `register`. The
+    deadline ends at the end of `due_date` in Oslo (see `due_at`).
+    """
+
+    register = models.CharField(_("register"), max_length=3, choices=Register.choices)
+    submitter_kinds = models.JSONField(
+        _("applies to"),
+        default=list,
+        validators=[ChoiceSubsetValidator(Submitter.Kind.values, allow_empty=False)],
+    )
+    period_start = models.DateField(_("period from"))
+    period_end = models.DateField(_("period to"))
+    due_date = models.DateField(_("deadline"))
+    cumulative = models.BooleanField(
+        _("cumulative from 1 January"),
+        default=True,
+        help_text=_("The files must always contain data from 1 January; a later file replaces an earlier one."),
+    )
+    message_kinds = models.JSONField(
+        _("expected messages"),
+        default=list,
+        validators=[ChoiceSubsetValidator(MessageKind.values, allow_empty=False)],
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["due_date", "register", "id"]
+        verbose_name = _("deadline")
+        verbose_name_plural = _("deadlines")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["register", "period_start", "period_end", "due_date"], name="deadline_register_period_due"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=models.F("period_start")), name="deadline_period_in_order"
+            ),
+            models.CheckConstraint(condition=Q(due_date__gt=models.F("period_end")), name="deadline_after_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.register} {self.period_display} ({self.due_date:%d.%m.%Y})"
+
+    @property
+    def year(self) -> int:
+        """The reporting year the period belongs to (the annual deadline falls in the next year)."""
+        return self.period_start.year
+
+    @property
+    def due_at(self) -> datetime.datetime:
+        return end_of_day_oslo(self.due_date)
+
+    @property
+    def is_annual(self) -> bool:
+        year = self.period_start.year
+        return (self.period_start, self.period_end) == (datetime.date(year, 1, 1), datetime.date(year, 12, 31))
+
+    @property
+    def period_display(self) -> str:
+        start, end = self.period_start, self.period_end
+        return f"{start.day}.{start.month}.–{end.day}.{end.month}.{end.year}"
+
+    def applies_to(self, submitter: Submitter) -> bool:
+        return submitter.kind in self.submitter_kinds and getattr(submitter, REGISTER_FLAGS[self.register])
+
+    def get_submitter_kinds_display(self) -> str:
+        return ", ".join(str(Submitter.Kind(kind).label) for kind in self.submitter_kinds)
+
+    def get_message_kinds_display(self) -> str:
+        names = MESSAGE_KIND_NAMES.get(self.register, {})
+        return ", ".join(
+            f"{MessageKind(kind).label} ({names[kind]})" if kind in names else str(MessageKind(kind).label)
+            for kind in self.message_kinds
+        )
+
+    def clean(self) -> None:
+        errors: dict[str, object] = {}
+        if self.period_start and self.period_end:
+            if self.period_end < self.period_start:
+                errors["period_end"] = _("The period must end on or after its first day.")
+            elif self.period_end.year != self.period_start.year:
+                errors["period_end"] = _("The period must end in the year it starts.")
+            if self.cumulative and (self.period_start.month, self.period_start.day) != (1, 1):
+                errors["period_start"] = _("A cumulative period starts on 1 January.")
+            if self.due_date and self.due_date <= self.period_end:
+                errors["due_date"] = _("The deadline must come after the end of the period.")
+        if errors:
+            raise ValidationError(errors)
+        if self.register and self.period_start and self.period_end:
+            # Two deadlines for the same period would give a submitter of both groups two answers.
+            same_period = Deadline.objects.filter(
+                register=self.register, period_start=self.period_start, period_end=self.period_end
+            ).exclude(pk=self.pk)
+            for other in same_period:
+                shared = set(other.submitter_kinds) & set(self.submitter_kinds or [])
+                if shared:
+                    raise ValidationError(
+                        _("%(kinds)s already have a deadline for this period (%(due)s).")
+                        % {
+                            "kinds": ", ".join(str(Submitter.Kind(kind).label) for kind in sorted(shared)),
+                            "due": f"{other.due_date:%d.%m.%Y}",
+                        }
+                    )
+
+
+class Extension(models.Model):
+    """A submitter's request for a later deadline for one period, and the registry's decision.
+
+    Rows are never deleted: withdrawal is a status. `previous_date` is the effective deadline when the
+    request was made (the old deadline), `granted_date` the new one when granted.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Awaiting decision")
+        GRANTED = "granted", _("Granted")
+        REFUSED = "refused", _("Refused")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    submitter = models.ForeignKey(
+        Submitter, verbose_name=_("submitter"), on_delete=models.PROTECT, related_name="deadline_extensions"
+    )
+    deadline = models.ForeignKey(
+        Deadline, verbose_name=_("deadline"), on_delete=models.PROTECT, related_name="extensions"
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
+    previous_date = models.DateField(_("deadline when applying"))
+    requested_date = models.DateField(_("requested deadline"))
+    justification = models.TextField(_("justification"))
+    applied_late = models.BooleanField(_("applied after the deadline"), default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("applied by"), on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("applied"), default=timezone.now)
+    granted_date = models.DateField(_("new deadline"), null=True, blank=True)
+    decision_reason = models.TextField(_("reason for the decision"), blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("withdrawn by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    withdrawn_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
+    # Claimed by the task that e-mails the decision, so that the e-mail goes once.
+    decision_mailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        verbose_name = _("deadline extension")
+        verbose_name_plural = _("deadline extensions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submitter", "deadline"],
+                condition=Q(status="open"),
+                name="extension_one_open_per_deadline",
+            ),
+            models.CheckConstraint(condition=~Q(justification=""), name="extension_has_justification"),
+            models.CheckConstraint(
+                condition=Q(requested_date__gt=models.F("previous_date")), name="extension_requests_later_date"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="granted")
+                | Q(granted_date__gt=models.F("previous_date"), decided_at__isnull=False),
+                name="extension_granted_has_later_date",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="refused") | (~Q(decision_reason="") & Q(decided_at__isnull=False)),
+                name="extension_refused_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "requested_at"], name="extension_queue"),
+            models.Index(fields=["submitter", "deadline", "status"], name="extension_submitter_deadline"),
+            models.Index(fields=["deadline", "submitter"], condition=Q(status="granted"), name="extension_granted"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.submitter} {self.deadline} → {self.requested_date:%d.%m.%Y} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+    @property
+    def new_date(self) -> datetime.date | None:
+        return self.granted_date if self.status == self.Status.GRANTED else None
+
+
+class DeadlineReminder(models.Model):
+    """Ledger of reminder e-mails: the row is written (claimed) before the e-mail is sent, and the
+    unique key makes a second run of the job on the same day find nothing left to send."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        NO_RECIPIENT = "no_recipient", _("No contact of type 1 with an e-mail address")
+        FAILED = "failed", _("Failed")
+
+    deadline = models.ForeignKey(Deadline, on_delete=models.CASCADE, related_name="reminders")
+    submitter = models.ForeignKey(Submitter, on_delete=models.CASCADE, related_name="deadline_reminders")
+    remind_on = models.DateField()
+    days_before = models.PositiveSmallIntegerField()
+    due_date = models.DateField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    claim = models.UUIDField(db_index=True)
+    claimed_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    recipient_count = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("deadline reminder")
+        verbose_name_plural = _("deadline reminders")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deadline", "submitter", "remind_on"], name="deadline_reminder_once_per_day"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_date"], name="deadline_reminder_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.submitter_id} {self.deadline_id} {self.remind_on} ({self.status})"
