@@ -105,18 +105,20 @@ def membership_grant(*, user: User, submitter: Submitter) -> Membership:
 @transaction.atomic
 def municipalities_import(*, codes: Iterable[MunicipalityCode]) -> tuple[int, int]:
     """Upsert code-list versions by (number, valid_from). Returns (created, updated)."""
-    created = updated = 0
+    existing = {(m.number, m.valid_from): m for m in Municipality.objects.all()}
+    new, changed = [], []
     for code in codes:
-        _, was_created = Municipality.objects.update_or_create(
-            number=code.number,
-            valid_from=code.valid_from,
-            defaults={"name": code.name, "valid_to": code.valid_to},
-        )
-        if was_created:
-            created += 1
+        current = existing.get((code.number, code.valid_from))
+        if current is None:
+            new.append(
+                Municipality(number=code.number, name=code.name, valid_from=code.valid_from, valid_to=code.valid_to)
+            )
         else:
-            updated += 1
-    return created, updated
+            current.name, current.valid_to = code.name, code.valid_to
+            changed.append(current)
+    Municipality.objects.bulk_create(new)
+    Municipality.objects.bulk_update(changed, ["name", "valid_to"], batch_size=500)
+    return len(new), len(changed)
 
 
 @transaction.atomic

@@ -76,3 +76,18 @@ def client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _municipality_code_list(request):
+    """Transactional tests flush the database, including the code list a migration loaded: reload it."""
+    if "transactional_db" not in request.fixturenames and "live_server" not in request.fixturenames:
+        return
+    request.getfixturevalue("transactional_db")
+    from portal.models import Municipality
+    from portal.municipalities import SHIPPED_FILES, load_klass_file
+    from portal.services import municipalities_import
+
+    if not Municipality.objects.exists():
+        for path in SHIPPED_FILES:
+            municipalities_import(codes=load_klass_file(path))
