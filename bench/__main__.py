@@ -7,7 +7,7 @@ import sys
 
 from bench.harness import save
 
-BENCHMARKS = ["submitter_list"]
+BENCHMARKS = ["submitter_list", "intake"]
 
 
 def main(names: list[str]) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pydantic
@@ -25,13 +26,12 @@ from portal.lib.identity import IdentityCheck, check_identity_number, identity_h
 from portal.lib.norway import NumberError, is_valid_norwegian_mobile, is_valid_org_number, normalize_org_number
 from portal.models import ContactType, Municipality, Register, Submitter
 from portal.services import contacts_replace_reported
+from submissions import versioning
 from submissions.codes import KPR_SERVICE_CODES, NPR_CONTACT_KINDS, icd10_chapter, is_icd10_code
-from submissions.models import MessageKind, Record, RecordVersion, Submission
+from submissions.models import MessageKind, RecordVersion, Submission
 from submissions.rules import Findings, schema_problem
 from submissions.schema import SUPPORTED_SCHEMA_VERSIONS, ActivityRecord, IdentRecord, Message, json_path
 from submissions.signals import submission_received
-
-CHUNK = 2000  # ids per IN (...) query; well under SQLite's variable limit
 
 
 @dataclass(frozen=True)
@@ -74,15 +74,6 @@ class Counts:
         return dict(self.__dict__)
 
 
-@dataclass
-class Planned:
-    """What applying a message would do, computed before anything is written."""
-
-    creates: list[Record] = field(default_factory=list)
-    updates: list[Record] = field(default_factory=list)
-    versions: list[tuple[Record, str, str, dict[str, Any] | None]] = field(default_factory=list)
-
-
 # -- entry point ---------------------------------------------------------------------------------
 
 
@@ -101,8 +92,11 @@ def submission_receive(
     """
     now = now or timezone.now()
     try:
-        raw = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        # Strict UTF-8 first: json.loads would also guess UTF-16/32 and pass encoded surrogates, which
+        # pydantic then refuses. ValueError covers integers beyond Python's digit limit; RecursionError
+        # deeply nested arrays.
+        raw = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError) as error:
         return Outcome(400, error="invalid_json", detail=_json_error_detail(error))
     body_sha256 = hashlib.sha256(body).hexdigest()
     findings = Findings()
@@ -143,12 +137,52 @@ def submission_receive(
 def _json_error_detail(error: Exception) -> str:
     if isinstance(error, json.JSONDecodeError):
         return f"Meldingen er ikke gyldig JSON: {error.msg} (linje {error.lineno}, kolonne {error.colno})."
-    return "Meldingen er ikke gyldig UTF-8-tekst."
+    if isinstance(error, UnicodeDecodeError):
+        return "Meldingen er ikke gyldig UTF-8-tekst."
+    if isinstance(error, RecursionError):
+        return "Meldingen er ikke gyldig JSON: den er nøstet for dypt."
+    return "Meldingen er ikke gyldig JSON: et tall er for langt."
+
+
+# After strict UTF-8 decoding, a NUL or an unpaired surrogate can only come from a \u escape.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _unstorable_text(raw: Any) -> str | None:
+    """The JSON path of the first key or string holding a NUL or an unpaired surrogate, if any.
+
+    Neither can be stored (PostgreSQL refuses NUL in text and jsonb) or encoded as UTF-8 in the receipt.
+    Iterative, because the document may be nested as deep as json.loads allows.
+    """
+    stack: list[tuple[Any, str]] = [(raw, "$")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if not _storable(node):
+                return path
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if not _storable(key):
+                    return path
+                stack.append((value, f"{path}.{key}"))
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}[{index}]") for index, value in enumerate(node))
+    return None
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is None
 
 
 def _parse(body: bytes, raw: Any, findings: Findings) -> Message | None:
+    if _SUSPECT_ESCAPE.search(body) and (path := _unstorable_text(raw)) is not None:
+        findings.add("SCHEMA-001", path=path, problem="teksten inneholder et NUL-tegn eller ugyldig Unicode")
+        return None
     kind = raw.get("kind") if isinstance(raw, dict) else None
-    model = {"activity": ActivityMessage, "ident": IdentMessage}.get(kind, Message)
+    model = {"activity": ActivityMessage, "ident": IdentMessage}.get(kind if isinstance(kind, str) else None, Message)
     try:
         message = model.model_validate_json(body)
     except pydantic.ValidationError as error:
@@ -213,7 +247,7 @@ def _schema_rejection(
             kind=_choice(envelope.get("kind"), MessageKind.values),
             mode=_choice(envelope.get("mode"), Submission.Mode.values),
             channel=channel,
-            schema_version=str(envelope.get("schema_version", ""))[:16],
+            schema_version=_schema_version_text(envelope.get("schema_version")),
             status=Submission.Status.REJECTED,
             validate_only=validate_only,
             received_at=now,
@@ -230,6 +264,12 @@ def _uuid_or_none(value: Any) -> uuid.UUID | None:
         return uuid.UUID(str(value)) if isinstance(value, str) else None
     except ValueError:
         return None
+
+
+def _schema_version_text(value: Any) -> str:
+    # Whatever the sender wrote, as far as it can be stored; the receipt's findings say what was wrong.
+    text = str(value)[:16] if isinstance(value, str | int | float) else ""
+    return text if _storable(text) else ""
 
 
 def _choice(value: Any, allowed: Iterable[str]) -> str:
@@ -305,14 +345,14 @@ def _evaluate(
     _check_message(message, submitter, findings, today)
     _check_contacts(message, findings)
     counts = Counts(received=len(message.records))
-    plan = Planned()
+    plan = versioning.Plan()
     if findings.rejects:
         status = Submission.Status.REJECTED
         counts.invalid = counts.received
     else:
         valid = _check_records(message, findings, today, production=not validate_only)
         counts.invalid = counts.received - len(valid)
-        plan = _plan(message, submitter, valid, counts, findings, now)
+        plan = _plan(message, submitter, valid, counts, findings)
         status = Submission.Status.ACCEPTED_WITH_ERRORS if findings.errors else Submission.Status.ACCEPTED
     receipt = _receipt(str(message.message_id), status, now, validate_only, counts, findings)
     if not write:
@@ -346,7 +386,7 @@ def _evaluate(
         receipt=receipt,
     )
     if status != Submission.Status.REJECTED and not validate_only:
-        _apply(plan, submission, now)
+        versioning.apply(plan, scope=_scope(message, submitter), submission_id=submission.pk, now=now)
         if message.contacts:
             contacts_replace_reported(
                 submitter=submitter,
@@ -612,139 +652,63 @@ def _plan(
     valid: list[tuple[int, Any]],
     counts: Counts,
     findings: Findings,
-    now: datetime.datetime,
-) -> Planned:
-    plan = Planned()
+) -> versioning.Plan:
+    plan = versioning.Plan()
     ids = [_record_id(record) for _, record in valid]
-    scope = Record.objects.filter(submitter=submitter, register=message.register_code, kind=message.kind)
-    existing: dict[str, Record] = {}
-    for start in range(0, len(ids), CHUNK):
-        for record in scope.filter(record_id__in=ids[start : start + CHUNK]).defer("data"):
-            existing[record.record_id] = record
+    current = versioning.current_rows(_scope(message, submitter), ids)
     for index, record in valid:
         record_id = _record_id(record)
-        current = existing.get(record_id)
+        row = current.get(record_id)
         if record.operation == "delete":
-            if current is None or current.is_deleted:
+            if row is None or row.is_deleted:
                 counts.unchanged += 1
-                if current is None:
+                if row is None:
                     findings.add("RECORD-002", record_id=record_id, path=f"$.records[{index}]", record=record_id)
                 continue
-            current.is_deleted = True
-            _bump(current, now)
-            plan.updates.append(current)
-            plan.versions.append((current, RecordVersion.Operation.DELETE, current.content_hash, None))
+            row.version += 1
+            row.is_deleted = True
+            plan.deletes.append(row)
+            plan.versions.append((row, RecordVersion.Operation.DELETE, row.content_hash, None))
             counts.deleted += 1
             continue
         data, columns = _record_fields(message, record)
         content_hash = _content_hash(data)
-        if current is None:
-            new = Record(
-                submitter=submitter,
-                register=message.register_code,
-                kind=message.kind,
-                record_id=record_id,
-                version=1,
-                content_hash=content_hash,
-                data=data,
-                first_received_at=now,
-                last_received_at=now,
-                **columns,
-            )
-            plan.creates.append(new)
-            plan.versions.append((new, RecordVersion.Operation.UPSERT, content_hash, data))
+        if row is None:
+            row = versioning.Row(record_id, 1, False, content_hash, columns=columns, data=data)
+            plan.creates.append(row)
             counts.created += 1
-        elif current.is_deleted or current.content_hash != content_hash:
-            current.is_deleted = False
-            current.content_hash = content_hash
-            current.data = data
-            for name, value in columns.items():
-                setattr(current, name, value)
-            _bump(current, now)
-            plan.updates.append(current)
-            plan.versions.append((current, RecordVersion.Operation.UPSERT, content_hash, data))
+        elif row.is_deleted or row.content_hash != content_hash:
+            row.version += 1
+            row.is_deleted = False
+            row.content_hash, row.columns, row.data = content_hash, columns, data
+            plan.upserts.append(row)
             counts.updated += 1
         else:
             counts.unchanged += 1
+            continue
+        plan.versions.append((row, RecordVersion.Operation.UPSERT, content_hash, data))
     if message.mode == Submission.Mode.FULL and message.kind == MessageKind.ACTIVITY and message.period:
-        _plan_full_replacement(message, scope, set(ids) | _invalid_ids(message, valid), plan, counts, now)
+        # A full message is the whole truth for its period: what it no longer contains is deleted.
+        # A record refused by a rule keeps its earlier version: the sender meant to report it.
+        present = set(ids) | _invalid_ids(message, valid)
+        for row in versioning.live_rows_in_period(_scope(message, submitter), message.period.start, message.period.end):
+            if row.record_id in present:
+                continue
+            row.version += 1
+            row.is_deleted = True
+            plan.deletes.append(row)
+            plan.versions.append((row, RecordVersion.Operation.DELETE, row.content_hash, None))
+            counts.deleted += 1
     return plan
 
 
+def _scope(message: Message, submitter: Submitter) -> dict[str, Any]:
+    return {"submitter_id": submitter.pk, "register": message.register_code, "kind": message.kind}
+
+
 def _invalid_ids(message: Message, valid: list[tuple[int, Any]]) -> set[str]:
-    # A record refused by a rule keeps its earlier version: the sender meant to report it.
     valid_indexes = {index for index, _ in valid}
     return {_record_id(r) for i, r in enumerate(message.records) if i not in valid_indexes}
-
-
-def _plan_full_replacement(
-    message: Message, scope: Any, present: set[str], plan: Planned, counts: Counts, now: datetime.datetime
-) -> None:
-    """A full message is the whole truth for its period: what it no longer contains is deleted."""
-    period = message.period
-    stale = scope.filter(is_deleted=False, event_date__gte=period.start, event_date__lte=period.end).only(
-        *DELETE_FIELDS, "record_id", "content_hash"
-    )
-    for record in stale.iterator(chunk_size=CHUNK):
-        if record.record_id in present:
-            continue
-        record.is_deleted = True
-        _bump(record, now)
-        plan.updates.append(record)
-        plan.versions.append((record, RecordVersion.Operation.DELETE, record.content_hash, None))
-        counts.deleted += 1
-
-
-def _bump(record: Record, now: datetime.datetime) -> None:
-    record.version += 1
-    record.last_received_at = now
-
-
-UPDATE_FIELDS = [
-    "version",
-    "is_deleted",
-    "content_hash",
-    "patient_ref",
-    "event_date",
-    "end_date",
-    "service_code",
-    "contact_kind",
-    "icd_chapter",
-    "data",
-    "last_received_at",
-    "last_submission",
-]
-# A delete only marks the record; its last data stays (and may not even be loaded).
-DELETE_FIELDS = ["version", "is_deleted", "last_received_at", "last_submission"]
-
-
-def _apply(plan: Planned, submission: Submission, now: datetime.datetime) -> None:
-    for record in plan.creates:
-        record.last_submission = submission
-    Record.objects.bulk_create(plan.creates, batch_size=1000)
-    deletes = [r for r in plan.updates if r.is_deleted]
-    upserts = [r for r in plan.updates if not r.is_deleted]
-    for record in plan.updates:
-        record.last_submission = submission
-    if upserts:
-        Record.objects.bulk_update(upserts, UPDATE_FIELDS, batch_size=500)
-    if deletes:
-        Record.objects.bulk_update(deletes, DELETE_FIELDS, batch_size=500)
-    RecordVersion.objects.bulk_create(
-        [
-            RecordVersion(
-                record=record,
-                version=record.version,
-                operation=operation,
-                submission=submission,
-                content_hash=content_hash,
-                data=data,
-                received_at=now,
-            )
-            for record, operation, content_hash, data in plan.versions
-        ],
-        batch_size=1000,
-    )
 
 
 # -- receipt -------------------------------------------------------------------------------------

@@ -1,0 +1,270 @@
+"""Storing records with their versions, in bulk.
+
+Intake decides per record whether it is new, changed, deleted or unchanged (`Plan`),
+then `apply` writes the whole message in a handful of statements. Rows travel as
+light dataclasses rather than model instances: at 500 records a message, building
+and adapting ORM objects was most of the intake time (docs/benchmarks.md).
+
+On PostgreSQL new rows go in with COPY and changes with one UPDATE ... FROM unnest(...);
+elsewhere (SQLite, the zero-setup default) the ORM's bulk operations do the same work.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+
+from submissions.models import Record, RecordVersion
+
+CHUNK = 2000  # ids per IN (...) query; well under SQLite's variable limit
+
+# Columns copied out of a record's data for aggregation, in table order.
+COLUMNS = ("patient_ref", "event_date", "end_date", "service_code", "contact_kind", "icd_chapter")
+
+
+@dataclass(slots=True)
+class Row:
+    record_id: str
+    version: int
+    is_deleted: bool
+    content_hash: str
+    pk: int | None = None
+    columns: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
+
+
+@dataclass
+class Plan:
+    creates: list[Row] = field(default_factory=list)
+    upserts: list[Row] = field(default_factory=list)
+    deletes: list[Row] = field(default_factory=list)
+    # (row, operation, content hash, data) in message order
+    versions: list[tuple[Row, str, str, dict[str, Any] | None]] = field(default_factory=list)
+
+
+_CURRENT_FIELDS = ("id", "record_id", "version", "is_deleted", "content_hash")
+
+
+def _row(values: tuple[Any, ...]) -> Row:
+    pk, record_id, version, is_deleted, content_hash = values
+    return Row(record_id=record_id, version=version, is_deleted=is_deleted, content_hash=content_hash, pk=pk)
+
+
+def current_rows(scope: dict[str, Any], record_ids: list[str]) -> dict[str, Row]:
+    """The stored state of these records (submitter, register and kind in `scope`)."""
+    rows: dict[str, Row] = {}
+    records = Record.objects.filter(**scope)
+    for start in range(0, len(record_ids), CHUNK):
+        for values in records.filter(record_id__in=record_ids[start : start + CHUNK]).values_list(*_CURRENT_FIELDS):
+            row = _row(values)
+            rows[row.record_id] = row
+    return rows
+
+
+def live_rows_in_period(scope: dict[str, Any], start: datetime.date, end: datetime.date) -> Iterator[Row]:
+    records = Record.objects.filter(**scope, is_deleted=False, event_date__gte=start, event_date__lte=end)
+    for values in records.values_list(*_CURRENT_FIELDS).iterator(chunk_size=CHUNK):
+        yield _row(values)
+
+
+def apply(
+    plan: Plan,
+    *,
+    scope: dict[str, Any],
+    submission_id: int,
+    now: datetime.datetime,
+) -> None:
+    if connection.vendor == "postgresql":
+        _apply_postgresql(plan, scope, submission_id, now)
+    else:
+        _apply_orm(plan, scope, submission_id, now)
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+
+_UPSERT_SQL_TYPES = {
+    "version": "integer",
+    "is_deleted": "boolean",
+    "content_hash": "text",
+    "patient_ref": "text",
+    "event_date": "date",
+    "end_date": "date",
+    "service_code": "text",
+    "contact_kind": "text",
+    "icd_chapter": "text",
+    "data": "text",
+    "last_received_at": "timestamptz",
+    "last_submission_id": "bigint",
+}
+_DELETE_FIELDS = ("version", "is_deleted", "last_received_at", "last_submission_id")
+
+
+def _apply_postgresql(plan: Plan, scope: dict[str, Any], submission_id: int, now: datetime.datetime) -> None:
+    table = Record._meta.db_table
+    if plan.creates:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [table, len(plan.creates)],
+            )
+            for row, (pk,) in zip(plan.creates, cursor.fetchall(), strict=True):
+                row.pk = pk
+        submitter_id, register, kind = scope["submitter_id"], scope["register"], scope["kind"]
+        _copy(
+            table,
+            (
+                "id",
+                "submitter_id",
+                "register",
+                "kind",
+                "record_id",
+                "version",
+                "is_deleted",
+                "content_hash",
+                *COLUMNS,
+                "data",
+                "first_received_at",
+                "last_received_at",
+                "last_submission_id",
+            ),
+            (
+                (
+                    row.pk,
+                    submitter_id,
+                    register,
+                    kind,
+                    row.record_id,
+                    row.version,
+                    row.is_deleted,
+                    row.content_hash,
+                    *(row.columns[name] for name in COLUMNS),
+                    json.dumps(row.data),
+                    now,
+                    now,
+                    submission_id,
+                )
+                for row in plan.creates
+            ),
+        )
+    if plan.upserts:
+        fields = ("version", "is_deleted", "content_hash", *COLUMNS, "data", "last_received_at", "last_submission_id")
+        values = [
+            (
+                row.version,
+                row.is_deleted,
+                row.content_hash,
+                *(row.columns[name] for name in COLUMNS),
+                json.dumps(row.data),
+                now,
+                submission_id,
+            )
+            for row in plan.upserts
+        ]
+        _update_from_arrays(table, fields, [row.pk for row in plan.upserts], values)
+    if plan.deletes:
+        values = [(row.version, True, now, submission_id) for row in plan.deletes]
+        _update_from_arrays(table, _DELETE_FIELDS, [row.pk for row in plan.deletes], values)
+    _copy(
+        RecordVersion._meta.db_table,
+        ("record_id", "version", "operation", "submission_id", "content_hash", "data", "received_at"),
+        (
+            (
+                row.pk,
+                row.version,
+                operation,
+                submission_id,
+                content_hash,
+                None if data is None else json.dumps(data),
+                now,
+            )
+            for row, operation, content_hash, data in plan.versions
+        ),
+    )
+
+
+def _copy(table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _update_from_arrays(table: str, fields: tuple[str, ...], pks: list[int], values: list[tuple[Any, ...]]) -> None:
+    """One UPDATE for all rows, where Django's bulk_update builds a CASE per field and row."""
+    arrays = [pks, *([row[i] for row in values] for i in range(len(fields)))]
+    unnest = ", ".join(["%s::bigint[]", *(f"%s::{_UPSERT_SQL_TYPES[name]}[]" for name in fields)])
+    assignments = ", ".join(f"{name} = v.{name}{'::jsonb' if name == 'data' else ''}" for name in fields)
+    sql = (
+        f"UPDATE {table} AS r SET {assignments} "  # noqa: S608 (identifiers are the model's own columns)
+        f"FROM unnest({unnest}) AS v(id, {', '.join(fields)}) WHERE r.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+
+
+# -- other databases ------------------------------------------------------------------------------
+
+
+def _apply_orm(plan: Plan, scope: dict[str, Any], submission_id: int, now: datetime.datetime) -> None:
+    created = [
+        Record(
+            **scope,
+            record_id=row.record_id,
+            version=row.version,
+            is_deleted=row.is_deleted,
+            content_hash=row.content_hash,
+            data=row.data,
+            first_received_at=now,
+            last_received_at=now,
+            last_submission_id=submission_id,
+            **row.columns,
+        )
+        for row in plan.creates
+    ]
+    Record.objects.bulk_create(created, batch_size=500)
+    for row, record in zip(plan.creates, created, strict=True):
+        row.pk = record.pk
+    upserts = [
+        Record(
+            pk=row.pk,
+            version=row.version,
+            is_deleted=False,
+            content_hash=row.content_hash,
+            data=row.data,
+            last_received_at=now,
+            last_submission_id=submission_id,
+            **row.columns,
+        )
+        for row in plan.upserts
+    ]
+    Record.objects.bulk_update(
+        upserts,
+        ["version", "is_deleted", "content_hash", *COLUMNS, "data", "last_received_at", "last_submission"],
+        batch_size=500,
+    )
+    deletes = [
+        Record(pk=row.pk, version=row.version, is_deleted=True, last_received_at=now, last_submission_id=submission_id)
+        for row in plan.deletes
+    ]
+    Record.objects.bulk_update(
+        deletes, ["version", "is_deleted", "last_received_at", "last_submission"], batch_size=500
+    )
+    RecordVersion.objects.bulk_create(
+        [
+            RecordVersion(
+                record_id=row.pk,
+                version=row.version,
+                operation=operation,
+                submission_id=submission_id,
+                content_hash=content_hash,
+                data=data,
+                received_at=now,
+            )
+            for row, operation, content_hash, data in plan.versions
+        ],
+        batch_size=500,
+    )
