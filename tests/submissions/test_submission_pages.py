@@ -123,3 +123,15 @@ def test_test_page_explains_broken_json_and_empty_forms(world):
     assert "linje 1" in broken.content.decode()
     empty = client.post(reverse("submissions:test_message"), {})
     assert empty.context["form"].errors
+
+
+def test_submitter_page_loads_the_newest_submissions_as_an_htmx_fragment(world):
+    send(world.municipality, kpr_message(world.municipality))
+    client = client_for(world.municipality_user)
+    page = client.get(reverse("portal:submitter_detail", args=[world.municipality.pk])).content.decode()
+    list_url = reverse("submissions:submission_list", args=[world.municipality.pk])
+    assert f'hx-get="{list_url}"' in page
+    assert f'href="{list_url}"' in page  # the same list without JavaScript
+    fragment = client.get(list_url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="submission-results").content.decode()
+    assert "<html" not in fragment
+    assert 'class="ds-table"' in fragment
