@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, models, transaction
 
 from portal.models import (
     ContactPerson,
@@ -27,6 +27,7 @@ from portal.models import (
 )
 
 BATCH = 5000
+DEMO_USERNAMES = ["kommune", "spesialist", "leverandor", "fhi", "utenforstaende"]
 
 KPR_VENDORS = ["Tieto Gerica", "Visma Profil", "CosDoc", "Extensor"]
 NPR_VENDORS = ["DIPS", "Infodoc", "WebMed", "CGM Norge", "Pridok", "Aspit", "Metodika", "Pasientsky"]
@@ -426,10 +427,37 @@ def demo_seeded() -> bool:
     return User.objects.filter(username="fhi").exists() and Submitter.objects.exists()
 
 
+def _tables_depending_on(model: type[models.Model]) -> list[type[models.Model]]:
+    """Every model whose rows depend (transitively, by foreign key) on `model`, dependents first.
+
+    Found by reflection, so that this module needs to know nothing of the apps that build on it.
+    """
+    order: list[type[models.Model]] = []
+
+    def visit(current: type[models.Model]) -> None:
+        relations = [f for f in current._meta.get_fields(include_hidden=True) if f.auto_created and not f.concrete]
+        for relation in relations:
+            dependent = relation.related_model
+            if dependent not in order and dependent is not current:
+                visit(dependent)
+        if current not in order:
+            order.append(current)
+
+    visit(model)
+    return order
+
+
 def demo_reset() -> None:
+    """Remove all submitters and everything that hangs on them (records, submissions, ...)."""
+    tables = _tables_depending_on(Submitter)
     with transaction.atomic():
-        Membership.objects.all().delete()
-        ContactPerson.objects.all().delete()
-        Submitter.objects.all().delete()
-        User.objects.filter(username__in=["kommune", "spesialist", "leverandor", "fhi", "utenforstaende"]).delete()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # Deferred foreign-key checks pending in this transaction would block TRUNCATE.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute(f"TRUNCATE {', '.join(m._meta.db_table for m in tables)}")
+        else:
+            for model in tables:
+                model.objects.all()._raw_delete(model.objects.db)
+        User.objects.filter(username__in=DEMO_USERNAMES).delete()
         EpjVendor.objects.filter(name__in=KPR_VENDORS + NPR_VENDORS).delete()

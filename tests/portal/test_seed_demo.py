@@ -75,3 +75,43 @@ def test_reset_rebuilds(seeded):
     call_command("seed_demo", "--reset", "--submitters", "600", "--specialists", "50")
     assert Submitter.objects.count() == 600
     assert User.objects.filter(username="kommune").count() == 1
+
+
+def test_reset_also_removes_what_other_apps_hang_on_submitters(seeded):
+    import json
+    import uuid
+
+    from django.utils import timezone
+
+    from submissions.intake import Sender, submission_receive
+    from submissions.models import Record, Submission
+
+    oslo = Submitter.objects.get(municipality_number="0301")
+    message = {
+        "message_id": str(uuid.uuid4()),
+        "register": "KPR",
+        "kind": "activity",
+        "schema_version": "1.0",
+        "mode": "change",
+        "recipient": {"org_her_id": 85217, "service_her_id": 122612},
+        "sender": {"org_number": oslo.org_number, "municipality_number": "0301"},
+        "system": {"name": "Gerica", "version": "1"},
+        "records": [
+            {
+                "record_id": "r1",
+                "operation": "upsert",
+                "patient_ref": "p1",
+                "event_date": timezone.localdate().isoformat(),
+                "service_code": "6",
+                "municipality_number": "0301",
+            }
+        ],
+    }
+    outcome = submission_receive(
+        body=json.dumps(message).encode(), sender=Sender(org_numbers=frozenset({oslo.org_number}))
+    )
+    assert outcome.http_status == 201 and Record.objects.exists()
+    call_command("seed_demo", "--reset", "--submitters", "600", "--specialists", "50")
+    assert not Record.objects.exists()
+    assert not Submission.objects.exists()
+    assert Submitter.objects.count() == 600
