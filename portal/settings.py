@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -196,7 +197,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat" / "schedule")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE: dict = {
     "portal-heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 300.0},
+    "deadline-reminders": {"task": "submissions.tasks.send_deadline_reminders", "schedule": crontab(hour=6, minute=0)},
 }
+# Days before each effective deadline on which submitters that have not delivered get a reminder.
+DEADLINE_REMINDER_DAYS = env.list("DEADLINE_REMINDER_DAYS", cast=int, default=[14, 3])
+if any(days < 1 for days in DEADLINE_REMINDER_DAYS):
+    raise ImproperlyConfigured("DEADLINE_REMINDER_DAYS must be whole days before the deadline, e.g. 14,3.")
 
 LOGGING = {
     "version": 1,

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import datetime
+import uuid
+
 import factory
+from django.utils import timezone
 
 from portal.demo import OrgNumbers
 from portal.models import ContactPerson, ContactType, EpjVendor, Membership, ServiceArea, Submitter, User
+from submissions.models import Deadline, Extension, Submission
 
 _org_numbers = OrgNumbers(97_000_000, set())
 
@@ -65,3 +70,58 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory)
     submitter = factory.SubFactory(SubmitterFactory)
+
+
+# -- deadlines and extensions ---------------------------------------------------------------------
+
+
+class DeadlineFactory(factory.django.DjangoModelFactory):
+    """An NPR tertial deadline for contract specialists (1 January to 30 April, due 10 May) of `year`."""
+
+    class Meta:
+        model = Deadline
+
+    class Params:
+        year = 2030
+
+    register = "NPR"
+    submitter_kinds = factory.LazyFunction(lambda: ["contract_specialist"])
+    period_start = factory.LazyAttribute(lambda o: datetime.date(o.year, 1, 1))
+    period_end = factory.LazyAttribute(lambda o: datetime.date(o.year, 4, 30))
+    due_date = factory.LazyAttribute(lambda o: datetime.date(o.year, 5, 10))
+    cumulative = True
+    message_kinds = factory.LazyFunction(lambda: ["activity", "ident"])
+
+
+class AcceptedSubmissionFactory(factory.django.DjangoModelFactory):
+    """An accepted, full-period NPR activity message; override register, kind, mode, period and status."""
+
+    class Meta:
+        model = Submission
+
+    submitter = factory.SubFactory(SubmitterFactory)
+    message_id = factory.LazyFunction(uuid.uuid4)
+    client_org_number = factory.LazyAttribute(lambda o: o.submitter.org_number)
+    body_sha256 = factory.Sequence(lambda n: f"{n:064x}")
+    register = "NPR"
+    kind = "activity"
+    mode = Submission.Mode.FULL
+    period_start = datetime.date(2030, 1, 1)
+    period_end = datetime.date(2030, 4, 30)
+    status = Submission.Status.ACCEPTED
+    received_at = factory.LazyFunction(timezone.now)
+    receipt = factory.LazyFunction(dict)
+
+
+class ExtensionFactory(factory.django.DjangoModelFactory):
+    """An open request for a later deadline, made by a member of the submitter."""
+
+    class Meta:
+        model = Extension
+
+    submitter = factory.SubFactory(SubmitterFactory)
+    deadline = factory.SubFactory(DeadlineFactory)
+    previous_date = factory.LazyAttribute(lambda o: o.deadline.due_date)
+    requested_date = factory.LazyAttribute(lambda o: o.previous_date + datetime.timedelta(days=14))
+    justification = "Bytte av journalsystem."
+    requested_by = factory.SubFactory(UserFactory)
