@@ -76,7 +76,7 @@ class KindReadiness:
         numbers = [str(int(t)) for t in self.contact_types]
         if len(numbers) == 1:
             return numbers[0]
-        return f"{', '.join(numbers[:-1])} {_('or')} {numbers[-1]}"
+        return _("%(first)s or %(last)s") % {"first": ", ".join(numbers[:-1]), "last": numbers[-1]}
 
     @property
     def message(self) -> str:
