@@ -40,9 +40,10 @@ format: install
 bench: install
 	$(PY) -m bench
 
-## Recompile translations after editing locale/*/LC_MESSAGES/django.po
+## Extract new strings into locale/nb/LC_MESSAGES/django.po and recompile django.mo (needs GNU gettext)
 messages: install
-	$(PY) manage.py compilemessages_py
+	DEBUG=true $(PY) manage.py makemessages -l nb --ignore=.venv --ignore=var --ignore=static --ignore=tests --ignore=bench
+	DEBUG=true $(PY) manage.py compilemessages -l nb --ignore=.venv
 
 check-deploy: install
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
