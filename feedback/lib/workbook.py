@@ -1,0 +1,123 @@
+"""Excel workbooks for people, written in openpyxl's write-only mode (streams rows; lxml makes it faster).
+
+Each sheet gets a bold header row that stays frozen while scrolling, an autofilter, column widths and
+number formats. Labels are whatever the caller passes (the feedback app passes Norwegian ones).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+
+INTEGER = "#,##0"
+PERCENT = "0.0 %"
+DATE = "dd.mm.yyyy"
+DATETIME = "dd.mm.yyyy hh:mm"
+
+# Excel refuses sheet titles longer than 31 characters or with these characters.
+_FORBIDDEN_IN_TITLE = set("[]:*?/\\")
+
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+HEADER_FILL = PatternFill("solid", fgColor="1E4B73")
+HEADER_ALIGNMENT = Alignment(vertical="center", wrap_text=True)
+HEADER_BORDER = Border(bottom=Side(style="thin", color="000000"))
+TOTAL_FONT = Font(bold=True)
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    width: float = 14
+    number_format: str | None = None
+
+
+@dataclass
+class Sheet:
+    title: str
+    columns: Sequence[Column]
+    rows: Sequence[Sequence[Any]]
+    # A last row in bold (e.g. "Totalt"), kept out of the autofilter range.
+    total: Sequence[Any] | None = None
+    empty_text: str = ""
+    notes: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.title or len(self.title) > 31 or _FORBIDDEN_IN_TITLE & set(self.title):
+            raise ValueError(f"Invalid sheet title {self.title!r}")
+        for row in self.rows[:1]:
+            if len(row) != len(self.columns):
+                raise ValueError(f"Sheet {self.title!r}: a row has {len(row)} values for {len(self.columns)} columns")
+
+
+def write_workbook(target: BinaryIO, sheets: Sequence[Sheet]) -> None:
+    """Write the sheets, in order, as an xlsx to `target`."""
+    if not sheets:
+        raise ValueError("A workbook needs at least one sheet.")
+    workbook = Workbook(write_only=True)
+    for sheet in sheets:
+        _write_sheet(workbook, sheet)
+    workbook.save(target)
+
+
+def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
+    buffer = io.BytesIO()
+    write_workbook(buffer, sheets)
+    return buffer.getvalue()
+
+
+def _write_sheet(workbook: Workbook, sheet: Sheet) -> None:
+    ws = workbook.create_sheet(title=sheet.title)
+    # Column widths and the frozen header must be set before the first row is written.
+    for index, column in enumerate(sheet.columns, start=1):
+        ws.column_dimensions[get_column_letter(index)].width = column.width
+    ws.freeze_panes = "A2"
+    last_column = get_column_letter(len(sheet.columns))
+    data_rows = len(sheet.rows)
+    ws.auto_filter.ref = f"A1:{last_column}{max(1, data_rows + 1)}"
+    ws.print_title_rows = "1:1"
+
+    header = []
+    for column in sheet.columns:
+        cell = WriteOnlyCell(ws, value=column.title)
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.alignment = HEADER_ALIGNMENT
+        cell.border = HEADER_BORDER
+        header.append(cell)
+    ws.append(header)
+
+    # Only columns with a number format need styled cells; plain values are much cheaper to write.
+    formatted = [(index, column.number_format) for index, column in enumerate(sheet.columns) if column.number_format]
+    for row in sheet.rows:
+        if formatted:
+            row = list(row)
+            for index, number_format in formatted:
+                value = row[index]
+                if value is not None and not isinstance(value, str):
+                    cell = WriteOnlyCell(ws, value=value)
+                    cell.number_format = number_format
+                    row[index] = cell
+        ws.append(row)
+    if not sheet.rows and sheet.empty_text:
+        ws.append([sheet.empty_text])
+    if sheet.total is not None:
+        total = []
+        for index, value in enumerate(sheet.total):
+            cell = WriteOnlyCell(ws, value=value)
+            cell.font = TOTAL_FONT
+            number_format = sheet.columns[index].number_format
+            if number_format and value is not None and not isinstance(value, str):
+                cell.number_format = number_format
+            total.append(cell)
+        ws.append(total)
+    if sheet.notes:
+        ws.append([])
+        for note in sheet.notes:
+            ws.append([note])
