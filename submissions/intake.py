@@ -19,7 +19,7 @@ from typing import Any
 
 import pydantic
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.lib.identity import IdentityCheck, check_identity_number, identity_hash
@@ -118,16 +118,26 @@ def submission_receive(
     validate_only = validate_only or _addressed_to_validation(message)
     if not store:
         return _evaluate(message, submitter, sender, findings, body_sha256, validate_only, channel, now, write=False)
-    with transaction.atomic():
-        # Serialise intake per submitter: record versions and idempotency checks stay consistent.
-        Submitter.objects.select_for_update().only("id").get(pk=submitter.pk)
-        if not validate_only:
-            previous = _previous(sender, message.message_id)
-            if previous is not None:
-                return _replay(previous, body_sha256)
-        outcome = _evaluate(message, submitter, sender, findings, body_sha256, validate_only, channel, now, write=True)
-        submission_id = outcome.submission_id
-        transaction.on_commit(lambda: submission_received.send(sender=Submission, submission_id=submission_id))
+    try:
+        with transaction.atomic():
+            # Serialise intake per submitter: record versions and idempotency checks stay consistent.
+            Submitter.objects.select_for_update().only("id").get(pk=submitter.pk)
+            if not validate_only:
+                previous = _previous(sender, message.message_id)
+                if previous is not None:
+                    return _replay(previous, body_sha256)
+            outcome = _evaluate(
+                message, submitter, sender, findings, body_sha256, validate_only, channel, now, write=True
+            )
+            submission_id = outcome.submission_id
+            transaction.on_commit(lambda: submission_received.send(sender=Submission, submission_id=submission_id))
+    except IntegrityError:
+        # The lock is per submitter: a vendor's messages with one message_id for two customers can pass
+        # the lookup at the same time, and the unique key lets one through. Answer the other as a retry.
+        previous = _previous(sender, message.message_id)
+        if previous is None:
+            raise
+        return _replay(previous, body_sha256)
     return outcome
 
 
@@ -228,34 +238,41 @@ def _schema_rejection(
     submitter = _submitter_for(org_number, Findings()) if org_number else None
     if not store or message_id is None or submitter is None or not _may_send_for(sender, submitter):
         return Outcome(422, receipt=receipt)
-    with transaction.atomic():
-        Submitter.objects.select_for_update().only("id").get(pk=submitter.pk)
-        if not validate_only:
-            previous = _previous(sender, message_id)
-            if previous is not None:
-                outcome = _replay(previous, body_sha256)
-                if outcome.http_status == 200:
-                    outcome.http_status = 422
-                return outcome
-        submission = Submission.objects.create(
-            submitter=submitter,
-            message_id=message_id,
-            client_org_number=min(sender.org_numbers) if sender.org_numbers else submitter.org_number,
-            client_id=sender.client_id,
-            body_sha256=body_sha256,
-            register=_choice(envelope.get("register"), Register.values),
-            kind=_choice(envelope.get("kind"), MessageKind.values),
-            mode=_choice(envelope.get("mode"), Submission.Mode.values),
-            channel=channel,
-            schema_version=_schema_version_text(envelope.get("schema_version")),
-            status=Submission.Status.REJECTED,
-            validate_only=validate_only,
-            received_at=now,
-            count_errors=findings.errors,
-            count_warnings=findings.warnings,
-            receipt=receipt,
-        )
-        transaction.on_commit(lambda: submission_received.send(sender=Submission, submission_id=submission.pk))
+    try:
+        with transaction.atomic():
+            Submitter.objects.select_for_update().only("id").get(pk=submitter.pk)
+            if not validate_only:
+                previous = _previous(sender, message_id)
+                if previous is not None:
+                    outcome = _replay(previous, body_sha256)
+                    if outcome.http_status == 200:
+                        outcome.http_status = 422
+                    return outcome
+            submission = Submission.objects.create(
+                submitter=submitter,
+                message_id=message_id,
+                client_org_number=_client_org(sender, submitter),
+                client_id=sender.client_id,
+                body_sha256=body_sha256,
+                register=_choice(envelope.get("register"), Register.values),
+                kind=_choice(envelope.get("kind"), MessageKind.values),
+                mode=_choice(envelope.get("mode"), Submission.Mode.values),
+                channel=channel,
+                schema_version=_schema_version_text(envelope.get("schema_version")),
+                status=Submission.Status.REJECTED,
+                validate_only=validate_only,
+                received_at=now,
+                count_errors=findings.errors,
+                count_warnings=findings.warnings,
+                receipt=receipt,
+            )
+            transaction.on_commit(lambda: submission_received.send(sender=Submission, submission_id=submission.pk))
+    except IntegrityError:
+        # As in submission_receive: the same client's message_id was taken for another submitter meanwhile.
+        previous = _previous(sender, message_id)
+        if previous is None:
+            raise
+        return _replay(previous, body_sha256)
     return Outcome(422, receipt=receipt, submission_id=submission.pk)
 
 
@@ -629,7 +646,15 @@ def _record_fields(message: Message, record: ActivityRecord | IdentRecord) -> tu
             "national_id_hmac": identity_hash(record.national_id or "", key=settings.IDENTITY_HASH_KEY.encode()),
             "check": str(check),
         }
-        return data, {"patient_ref": record.patient_ref}
+        columns = {
+            "patient_ref": record.patient_ref,
+            "event_date": None,
+            "end_date": None,
+            "service_code": "",
+            "contact_kind": "",
+            "icd_chapter": "",
+        }
+        return data, columns
     data = record.model_dump(mode="json", exclude={"record_id", "operation"}, exclude_none=True)
     columns = {
         "patient_ref": record.patient_ref or "",
