@@ -49,3 +49,15 @@ def get_editable_submitter_or_404(user: Any, submitter_id: int) -> Submitter:
     if not can_edit_contacts(user, submitter):
         raise Http404("No such submitter.")
     return submitter
+
+
+def feedback_kinds_visible_to(user: Any, submitter: Submitter) -> frozenset[str]:
+    """Which kinds of the submitter's feedback the user may open: all for members and registry staff,
+    the validation feedback (VAL, ERR) for the submitter's EPJ vendor, none for anyone else."""
+    from portal.readiness import FeedbackKind
+
+    if is_registry_staff(user) or Membership.objects.filter(user_id=user.pk, submitter_id=submitter.pk).exists():
+        return frozenset(FeedbackKind.values)
+    if user.is_authenticated and user.epj_vendor_id and user.epj_vendor_id == submitter.epj_vendor_id:
+        return frozenset({FeedbackKind.SCHEMA_VALIDATION.value, FeedbackKind.CONTENT_VALIDATION.value})
+    return frozenset()

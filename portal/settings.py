@@ -247,3 +247,50 @@ API_TOKEN_LEEWAY_SECONDS = env.int("API_TOKEN_LEEWAY_SECONDS", default=30)
 API_LOCAL_ISSUER_ENABLED = env.bool("API_LOCAL_ISSUER_ENABLED", default=DEBUG)
 API_LOCAL_ISSUER = env.str("API_LOCAL_ISSUER", default="urn:registerportal:local-issuer")
 API_LOCAL_ISSUER_KEY_FILE = env.str("API_LOCAL_ISSUER_KEY_FILE", default=str(VAR_DIR / "local-issuer-key.pem"))
+
+# --- Feedback (feedback/) ------------------------------------------------------------------------
+# Fernet key(s) for the monthly archive passwords at rest (erased when the month is over). A comma-separated
+# list rotates keys: the first encrypts, all decrypt. Generate one with
+# `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.
+FEEDBACK_PASSWORD_KEY = env.str(
+    "FEEDBACK_PASSWORD_KEY", default="" if not DEBUG else "bG9jYWwtZGV2ZWxvcG1lbnQtb25seS1mZWVkYmFjazA="
+)
+if not FEEDBACK_PASSWORD_KEY:
+    raise ImproperlyConfigured("FEEDBACK_PASSWORD_KEY must be set when DEBUG is off (a Fernet key).")
+try:
+    from cryptography.fernet import Fernet as _Fernet
+
+    for _key in FEEDBACK_PASSWORD_KEY.split(","):
+        _Fernet(_key.strip())
+except ValueError:
+    raise ImproperlyConfigured("FEEDBACK_PASSWORD_KEY must be Fernet keys (32 url-safe base64 bytes).") from None
+# How SMS leave: console (development), database (development and tests; keeps the text), or http (a gateway).
+FEEDBACK_SMS_BACKEND = env.str(
+    "FEEDBACK_SMS_BACKEND",
+    default="feedback.sms.backends.console.SmsBackend" if DEBUG else "feedback.sms.backends.http.SmsBackend",
+)
+FEEDBACK_SMS_GATEWAY_URL = env.str("FEEDBACK_SMS_GATEWAY_URL", default="")
+FEEDBACK_SMS_GATEWAY_KEY = env.str("FEEDBACK_SMS_GATEWAY_KEY", default="")
+FEEDBACK_SMS_SENDER = env.str("FEEDBACK_SMS_SENDER", default="FHI")
+FEEDBACK_SMS_TIMEOUT = env.float("FEEDBACK_SMS_TIMEOUT", default=10.0)
+FEEDBACK_SMS_ATTEMPTS = env.int("FEEDBACK_SMS_ATTEMPTS", default=3)
+# True only if the gateway delivers a message once per Idempotency-Key: then an SMS whose worker died while
+# sending is retried with the same key; otherwise it is marked uncertain for staff to resend.
+FEEDBACK_SMS_GATEWAY_DEDUPLICATES = env.bool("FEEDBACK_SMS_GATEWAY_DEDUPLICATES", default=False)
+# Celery queue for feedback tasks (empty: the default queue); a separate worker can serve a named queue.
+FEEDBACK_TASK_QUEUE = env.str("FEEDBACK_TASK_QUEUE", default="")
+# How long a claim on a report, e-mail or SMS holds before the sweep job hands the work out again.
+FEEDBACK_LEASE_SECONDS = env.int("FEEDBACK_LEASE_SECONDS", default=600)
+# Staff "send the password again": at most once per submitter in this many seconds.
+FEEDBACK_PASSWORD_RESEND_INTERVAL = env.int("FEEDBACK_PASSWORD_RESEND_INTERVAL", default=600)
+CELERY_BEAT_SCHEDULE |= {
+    "feedback-activity-after-deadline": {
+        "task": "feedback.tasks.produce_due_activity",
+        "schedule": crontab(hour=5, minute=30),
+    },
+    "feedback-erase-past-passwords": {
+        "task": "feedback.tasks.erase_past_passwords",
+        "schedule": crontab(hour=0, minute=15),
+    },
+    "feedback-sweep": {"task": "feedback.tasks.sweep", "schedule": 300.0},
+}

@@ -14,6 +14,8 @@ os.environ.setdefault("SECRET_KEY", "test-only-key-0123456789-abcdefghijklmnopqr
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("IDENTITY_HASH_KEY", "test-only-identity-hash-key")
+os.environ.setdefault("FEEDBACK_PASSWORD_KEY", "dGVzdC1vbmx5LWZlZWRiYWNrLXBhc3N3b3JkLWtleSE=")
+os.environ.setdefault("FEEDBACK_SMS_BACKEND", "feedback.sms.backends.database.SmsBackend")
 os.environ.setdefault("API_LOCAL_ISSUER_ENABLED", "true")
 if not os.environ.get("VAR_DIR"):
     # A fresh runtime folder per test session (queue, test database), shared with the worker

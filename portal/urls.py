@@ -39,6 +39,7 @@ urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     path("", include("submissions.urls")),
     path("", include("submissions.urls_deadlines")),
+    path("", include("feedback.urls")),
     path("api/v1/", intake_api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

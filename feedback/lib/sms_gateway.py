@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -89,7 +88,7 @@ class SmsGatewayClient:
             if status in RETRY_STATUSES:
                 raise SmsTemporaryError(f"HTTP {status}") from None
             raise SmsRejected(f"HTTP {status}") from None
-        except (TimeoutError, socket.timeout) as error:
+        except TimeoutError as error:
             raise SmsTemporaryError(f"timed out after {self.timeout} s") from error
         except urllib.error.URLError as error:
             raise SmsTemporaryError(f"unreachable: {error.reason}") from error

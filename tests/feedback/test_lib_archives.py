@@ -19,7 +19,7 @@ from feedback.lib.archives import (
 
 PASSWORD = "3x7KqWm4aTpYh9cRdEf6gHjN"
 XLSX = b"PK\x03\x04" + bytes(range(256)) * 40
-HTML = "<!DOCTYPE html><p>Feil i posten</p>".encode() * 200
+HTML = b"<!DOCTYPE html><p>Feil i posten</p>" * 200
 
 
 def _archive() -> bytes:

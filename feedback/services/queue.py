@@ -1,0 +1,36 @@
+"""Enqueueing feedback tasks after the commit, on settings.FEEDBACK_TASK_QUEUE (default: Celery's default)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+
+
+def _options() -> dict[str, str]:
+    return {"queue": settings.FEEDBACK_TASK_QUEUE} if settings.FEEDBACK_TASK_QUEUE else {}
+
+
+def send(task_name: str, *args: object) -> None:
+    from feedback import tasks
+
+    getattr(tasks, task_name).apply_async(args=args, **_options())
+
+
+def _send_all(task_name: str, ids: Sequence[int]) -> None:
+    for pk in ids:
+        send(task_name, pk)
+
+
+def on_commit_produce(report_ids: Sequence[int]) -> None:
+    if report_ids:
+        transaction.on_commit(partial(_send_all, "produce_report", list(report_ids)))
+
+
+def on_commit_deliver(*, email_ids: Sequence[int] = (), sms_ids: Sequence[int] = ()) -> None:
+    if email_ids:
+        transaction.on_commit(partial(_send_all, "send_report_email", list(email_ids)))
+    if sms_ids:
+        transaction.on_commit(partial(_send_all, "send_password_sms", list(sms_ids)))
