@@ -54,7 +54,7 @@ def produced(people, enqueued, tmp_path):
 
 @needs_7z
 def test_7zip_opens_the_archive_with_the_password_and_not_without(produced, tmp_path):
-    report, archive, password = produced
+    _report, archive, password = produced
     out = tmp_path / "out"
     ok = subprocess.run(["7z", "x", f"-p{password}", f"-o{out}", str(archive)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -72,7 +72,7 @@ def _workbook_bytes(archive, password) -> bytes:
 
 
 def test_openpyxl_reads_the_numbers_and_the_formatting(produced, people):
-    report, archive, password = produced
+    _report, archive, password = produced
     figures = activity_figures(submitter=people.submitter, register="NPR", year=YEAR)
     book = load_workbook(io.BytesIO(_workbook_bytes(archive, password)))
     month = book["Per måned"]
@@ -97,7 +97,7 @@ def test_openpyxl_reads_the_numbers_and_the_formatting(produced, people):
 
 @needs_soffice
 def test_libreoffice_opens_the_workbook_and_shows_the_same_numbers(produced, people, tmp_path):
-    report, archive, password = produced
+    _report, archive, password = produced
     xlsx = tmp_path / "aktivitet.xlsx"
     xlsx.write_bytes(_workbook_bytes(archive, password))
     out = tmp_path / "csv"
