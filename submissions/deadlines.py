@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, models, transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.formats import date_format
@@ -378,10 +378,13 @@ def _reminders_claim(*, today: datetime.date, days: Iterable[int], claim: uuid.U
     now = timezone.now()
     claimed = 0
     for deadline, days_before, due, submitters in _reminder_targets(today=today, days=days):
-        pending = submitters.exclude(delivered_condition(deadline, end_of_day_oslo(due))).exclude(
-            Exists(DeadlineReminder.objects.filter(deadline=deadline, submitter_id=OuterRef("pk"), remind_on=today))
+        pending = submitters.exclude(delivered_condition(deadline, end_of_day_oslo(due)))
+        # Rows an earlier run wrote today are left out in Python: right after a bulk insert the planner's
+        # statistics still say the ledger is empty, and an anti-join chosen on that basis is quadratic.
+        reminded = set(
+            DeadlineReminder.objects.filter(deadline=deadline, remind_on=today).values_list("submitter_id", flat=True)
         )
-        ids = list(pending.order_by().values_list("pk", flat=True))
+        ids = [pk for pk in pending.order_by().values_list("pk", flat=True) if pk not in reminded]
         rows = [
             DeadlineReminder(
                 deadline=deadline,
@@ -417,8 +420,9 @@ def reminders_send(*, today: datetime.date, days: Sequence[int] | None = None) -
         .values_list("id", flat=True)
     )
     run.claimed = len(ids)
+    cache: dict[tuple, tuple[str, str]] = {}
     for start in range(0, len(ids), REMINDER_BATCH):
-        _reminders_deliver(ids[start : start + REMINDER_BATCH], run)
+        _reminders_deliver(ids[start : start + REMINDER_BATCH], run, cache)
     logger.info(
         "Deadline reminders %s: %d claimed, %d sent, %d without recipient, %d failed",
         today,
@@ -430,58 +434,81 @@ def reminders_send(*, today: datetime.date, days: Sequence[int] | None = None) -
     return run
 
 
-def _reminders_deliver(ids: Sequence[int], run: ReminderRun) -> None:
-    reminders = list(DeadlineReminder.objects.filter(pk__in=ids).select_related("deadline", "submitter"))
+# Stands for the submitter's name while a reminder is rendered once per deadline and day.
+_NAME_SLOT = "\x00submitter-name\x00"
+
+
+def _reminder_text(reminder: DeadlineReminder, cache: dict[tuple, tuple[str, str]]) -> tuple[str, str]:
+    """Subject and body; the templates are rendered once per deadline, due date and day count (the only
+    difference between submitters is the name), which matters with tens of thousands of reminders."""
+    key = (reminder.deadline_id, reminder.due_date, reminder.days_before)
+    if key not in cache:
+        context = {
+            "submitter": {"name": _NAME_SLOT},
+            "deadline": reminder.deadline,
+            "due_at": end_of_day_oslo(reminder.due_date),
+            "days_before": reminder.days_before,
+        }
+        subject = " ".join(render_to_string("submissions/email/reminder_subject.txt", context).split())
+        cache[key] = (subject, render_to_string("submissions/email/reminder_body.txt", context))
+    subject, body = cache[key]
+    name = reminder.submitter.name
+    return subject.replace(_NAME_SLOT, name), body.replace(_NAME_SLOT, name)
+
+
+def _reminders_record(outcomes: dict[tuple[str, int, str], list[int]], now: datetime.datetime) -> None:
+    """One UPDATE per outcome (status, recipient count, error) rather than a row-by-row CASE."""
+    for (status, recipient_count, error), ids in outcomes.items():
+        DeadlineReminder.objects.filter(pk__in=ids).update(
+            status=status,
+            attempts=F("attempts") + 1,
+            recipient_count=recipient_count,
+            sent_at=now if status == DeadlineReminder.Status.SENT else None,
+            error=error,
+        )
+
+
+def _reminders_deliver(ids: Sequence[int], run: ReminderRun, cache: dict[tuple, tuple[str, str]]) -> None:
+    reminders = list(
+        DeadlineReminder.objects.filter(pk__in=ids)
+        .select_related("deadline", "submitter")
+        .only("id", "deadline", "due_date", "days_before", "submitter_id", "submitter__name")
+    )
     emails = _technical_contact_emails([reminder.submitter_id for reminder in reminders])
+    outcomes: dict[tuple[str, int, str], list[int]] = defaultdict(list)
     now = timezone.now()
     connection = get_connection()
     try:
         connection.open()  # one connection for the batch
     except Exception as error:  # recorded on the rows; a later run retries them
-        for reminder in reminders:
-            reminder.attempts += 1
-            reminder.status = DeadlineReminder.Status.FAILED
-            reminder.error = f"{type(error).__name__}: {error}"[:1000]
+        message = f"{type(error).__name__}: {error}"[:1000]
+        outcomes[(DeadlineReminder.Status.FAILED, 0, message)] = [reminder.pk for reminder in reminders]
         run.failed += len(reminders)
         logger.warning("Deadline reminders: no mail connection: %s", error)
-        DeadlineReminder.objects.bulk_update(reminders, ["status", "attempts", "error"], batch_size=REMINDER_BATCH)
+        _reminders_record(outcomes, now)
         return
     try:
         with translation.override(settings.LANGUAGE_CODE):
             for reminder in reminders:
                 recipients = emails.get(reminder.submitter_id, [])
-                reminder.attempts += 1
-                reminder.recipient_count = len(recipients)
                 if not recipients:
-                    reminder.status = DeadlineReminder.Status.NO_RECIPIENT
+                    outcomes[(DeadlineReminder.Status.NO_RECIPIENT, 0, "")].append(reminder.pk)
                     run.without_recipient += 1
                     continue
-                context = {
-                    "submitter": reminder.submitter,
-                    "deadline": reminder.deadline,
-                    "due_at": end_of_day_oslo(reminder.due_date),
-                    "days_before": reminder.days_before,
-                }
-                subject = " ".join(render_to_string("submissions/email/reminder_subject.txt", context).split())
-                body = render_to_string("submissions/email/reminder_body.txt", context)
-                message = EmailMessage(subject=subject, body=body, to=recipients, connection=connection)
+                subject, body = _reminder_text(reminder, cache)
                 try:
-                    message.send()
+                    EmailMessage(subject=subject, body=body, to=recipients, connection=connection).send()
                 except Exception as error:  # recorded on the row; a later run retries it
-                    reminder.status = DeadlineReminder.Status.FAILED
-                    reminder.error = f"{type(error).__name__}: {error}"[:1000]
+                    message = f"{type(error).__name__}: {error}"[:1000]
+                    outcomes[(DeadlineReminder.Status.FAILED, len(recipients), message)].append(reminder.pk)
                     run.failed += 1
-                    logger.warning("Deadline reminder %s failed: %s", reminder.pk, reminder.error)
+                    logger.warning("Deadline reminder %s failed: %s", reminder.pk, message)
                 else:
-                    reminder.status = DeadlineReminder.Status.SENT
-                    reminder.sent_at = now
-                    reminder.error = ""
+                    outcomes[(DeadlineReminder.Status.SENT, len(recipients), "")].append(reminder.pk)
                     run.sent += 1
     finally:
         connection.close()
-        DeadlineReminder.objects.bulk_update(
-            reminders, ["status", "attempts", "recipient_count", "sent_at", "error"], batch_size=REMINDER_BATCH
-        )
+        _reminders_record(outcomes, now)
 
 
 # -- the calendar (registry staff) ---------------------------------------------------------------
