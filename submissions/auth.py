@@ -171,7 +171,12 @@ def verify_access_token(token: str) -> TokenClient:
     except jwt.PyJWTError as error:
         raise TokenError(f"{type(error).__name__}: {error}") from None
     scope = claims.get("scope", "")
-    scopes = frozenset(scope.split() if isinstance(scope, str) else scope)
+    if isinstance(scope, str):
+        scopes = frozenset(scope.split())
+    elif isinstance(scope, list) and all(isinstance(item, str) for item in scope):
+        scopes = frozenset(scope)
+    else:
+        raise TokenError("scope claim is neither text nor a list of text")
     if settings.API_REQUIRED_SCOPE not in scopes:
         raise TokenError(f"scope {settings.API_REQUIRED_SCOPE!r} missing")
     org_number = claims.get(ORG_PARENT_CLAIM)

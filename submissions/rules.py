@@ -250,14 +250,25 @@ class Findings:
     items: list[dict[str, Any]] = field(default_factory=list)
     limit: int = 1000
     truncated: int = 0
+    # Counted past the limit too: intake refuses a record when the error count grows while checking it.
+    errors: int = 0
+    warnings: int = 0
+    rejects: bool = False
 
     def add(self, rule_id: str, *, record_id: str | None = None, path: str | None = None, **params: Any) -> None:
         rule = RULES[rule_id]
+        if rule.severity == ERROR:
+            self.errors += 1
+            self.rejects = self.rejects or rule.rejects_message
+        else:
+            self.warnings += 1
         if len(self.items) >= self.limit:
             self.truncated += 1
             return
+        # The path is also a placeholder of some texts (SCHEMA-001 names where the schema breaks).
+        values = {"path": path or "$", **params}
         with translation.override("nb"):
-            message = str(rule.text) % {key: str(value) for key, value in params.items()}
+            message = str(rule.text) % {key: str(value) for key, value in values.items()}
         self.items.append(
             {
                 "rule_id": rule.id,
@@ -268,18 +279,6 @@ class Findings:
                 "message": message,
             }
         )
-
-    @property
-    def rejects(self) -> bool:
-        return any(item["severity"] == ERROR and RULES[item["rule_id"]].rejects_message for item in self.items)
-
-    @property
-    def errors(self) -> int:
-        return sum(item["severity"] == ERROR for item in self.items)
-
-    @property
-    def warnings(self) -> int:
-        return sum(item["severity"] == WARNING for item in self.items)
 
 
 def schema_problem(error: dict[str, Any]) -> str:
