@@ -279,8 +279,11 @@ FEEDBACK_SMS_ATTEMPTS = env.int("FEEDBACK_SMS_ATTEMPTS", default=3)
 FEEDBACK_SMS_GATEWAY_DEDUPLICATES = env.bool("FEEDBACK_SMS_GATEWAY_DEDUPLICATES", default=False)
 # Celery queue for feedback tasks (empty: the default queue); a separate worker can serve a named queue.
 FEEDBACK_TASK_QUEUE = env.str("FEEDBACK_TASK_QUEUE", default="")
-# How long a claim on a report, e-mail or SMS holds before the sweep job hands the work out again.
+# How long a worker's claim on a report, e-mail or SMS holds before the sweep job may take the work over.
 FEEDBACK_LEASE_SECONDS = env.int("FEEDBACK_LEASE_SECONDS", default=600)
+# How long queued work may wait for its task before the sweep does it: longer than the queue takes to drain
+# after a deadline (60,000 workbooks with 2 workers: about 25 minutes).
+FEEDBACK_QUEUE_PATIENCE_SECONDS = env.int("FEEDBACK_QUEUE_PATIENCE_SECONDS", default=3600)
 # Staff "send the password again": at most once per submitter in this many seconds.
 FEEDBACK_PASSWORD_RESEND_INTERVAL = env.int("FEEDBACK_PASSWORD_RESEND_INTERVAL", default=600)
 CELERY_BEAT_SCHEDULE |= {

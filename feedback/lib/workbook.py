@@ -93,17 +93,23 @@ def _write_sheet(workbook: Workbook, sheet: Sheet) -> None:
         header.append(cell)
     ws.append(header)
 
-    # Only columns with a number format need styled cells; plain values are much cheaper to write.
-    formatted = [(index, column.number_format) for index, column in enumerate(sheet.columns) if column.number_format]
+    # Only columns with a number format need styled cells, and one styled cell per column serves every row:
+    # openpyxl writes a row as soon as it is appended, so the cell can take the next row's value. Plain
+    # values are much cheaper to write than a new styled cell each.
+    formatted = []
+    for index, column in enumerate(sheet.columns):
+        if column.number_format:
+            template = WriteOnlyCell(ws)
+            template.number_format = column.number_format
+            formatted.append((index, template))
     for row in sheet.rows:
         if formatted:
             row = list(row)
-            for index, number_format in formatted:
+            for index, template in formatted:
                 value = row[index]
                 if value is not None and not isinstance(value, str):
-                    cell = WriteOnlyCell(ws, value=value)
-                    cell.number_format = number_format
-                    row[index] = cell
+                    template.value = value
+                    row[index] = template
         ws.append(row)
     if not sheet.rows and sheet.empty_text:
         ws.append([sheet.empty_text])

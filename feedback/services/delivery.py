@@ -25,6 +25,7 @@ from feedback.models import EmailDelivery, MonthlyPassword, SmsOutbox
 from feedback.services import queue
 from feedback.services.content import LANGUAGE
 from feedback.services.passwords import PasswordUnavailable, month_of, monthly_password_reveal
+from feedback.services.reports import queued_until
 from feedback.sms import Sms, get_backend
 from feedback.sms.backends.base import SmsRejected, SmsTemporaryError
 from portal import access
@@ -180,7 +181,7 @@ def password_resend(
                     contact_name=contact.name,
                     mobile=contact.mobile,
                     requested_by=user,
-                    lease_until=_lease(now),
+                    lease_until=queued_until(now),
                 )
         except IntegrityError:
             raise ResendRefused("rate_submitter") from None

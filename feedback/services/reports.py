@@ -41,14 +41,20 @@ BULK_BATCH = 2000
 
 
 def _lease(now: datetime.datetime) -> datetime.datetime:
+    """Until when a worker's claim holds."""
     return now + datetime.timedelta(seconds=settings.FEEDBACK_LEASE_SECONDS)
+
+
+def queued_until(now: datetime.datetime) -> datetime.datetime:
+    """Until when queued work waits for its task before the sweep does it."""
+    return now + datetime.timedelta(seconds=settings.FEEDBACK_QUEUE_PATIENCE_SECONDS)
 
 
 def _create_and_enqueue(reports: Sequence[FeedbackReport]) -> list[int]:
     """Insert the reports that do not exist yet (by key) and enqueue production after the commit."""
     now = timezone.now()
     for report in reports:
-        report.lease_until = _lease(now)
+        report.lease_until = queued_until(now)
     with transaction.atomic():
         for start in range(0, len(reports), BULK_BATCH):
             FeedbackReport.objects.bulk_create(reports[start : start + BULK_BATCH], ignore_conflicts=True)
@@ -233,7 +239,7 @@ def _plan_deliveries(report: FeedbackReport, month: datetime.date, now: datetime
     """Inside the transaction that marks the report produced: an e-mail row per routed contact with an
     address, and the month's SMS row for each routed contact who can open it (once per contact and month)."""
     contacts = routed_contacts(report.submitter, report.kind, report.submitter.contacts.all())
-    lease = _lease(now)
+    lease = queued_until(now)
     emails = [
         EmailDelivery(report_id=report.pk, contact=c, contact_name=c.name, email=c.email, lease_until=lease)
         for c in contacts

@@ -1,21 +1,25 @@
-"""The safety net (Celery beat, every few minutes): hand out again the work whose lease ran out.
+"""The safety net (Celery beat, every few minutes): finish the work whose claim or queue message was lost.
 
-A worker killed mid-task leaves its claim behind; a task lost with its broker message leaves a PENDING row.
-Every task is idempotent, so enqueueing again is safe; the claims decide who does the work.
+A worker killed mid-task leaves its claim behind until the lease runs out; a message lost with its worker
+(or with a broker that drops unacknowledged messages) leaves a PENDING row nobody will pick up. The sweep
+does that work itself, within a time budget, through the same idempotent services: the claims decide who
+does it, so a late task that still arrives finds it done. It enqueues nothing, so a long queue (60,000
+activity workbooks after a deadline) never fills up with copies.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from feedback.models import EmailDelivery, FeedbackReport, SmsOutbox
-from feedback.services import queue
+from feedback.services.delivery import email_send, sms_send
+from feedback.services.reports import report_produce
 from feedback.sms import get_backend
 
 logger = logging.getLogger(__name__)
@@ -29,54 +33,59 @@ class SweepResult:
     emails: int = 0
     sms: int = 0
     sms_uncertain: int = 0
+    failed: int = 0
+    out_of_time: bool = False
 
 
-def sweep(*, now: datetime.datetime | None = None, backend=None) -> SweepResult:
+def sweep(*, now: datetime.datetime | None = None, backend=None, budget_seconds: float = 90.0) -> SweepResult:
     now = now or timezone.now()
-    lease = now + datetime.timedelta(seconds=settings.FEEDBACK_LEASE_SECONDS)
+    deadline = time.monotonic() + budget_seconds
     result = SweepResult()
     expired = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-
-    report_ids = list(
-        FeedbackReport.objects.filter(
-            expired, status__in=[FeedbackReport.Status.PENDING, FeedbackReport.Status.PRODUCING]
-        )
-        .order_by("id")
-        .values_list("id", flat=True)[:SWEEP_LIMIT]
-    )
-    # Pending rows get a new lease (the next sweep waits for it); producing rows keep theirs: the claim
-    # in report_produce takes them over because their lease has run out.
-    FeedbackReport.objects.filter(pk__in=report_ids, status=FeedbackReport.Status.PENDING).update(lease_until=lease)
-    for pk in report_ids:
-        queue.send("produce_report", pk)
-    result.reports = len(report_ids)
-
-    email_ids = list(
-        EmailDelivery.objects.filter(expired, status__in=[EmailDelivery.Status.PENDING, EmailDelivery.Status.SENDING])
-        .order_by("id")
-        .values_list("id", flat=True)[:SWEEP_LIMIT]
-    )
-    EmailDelivery.objects.filter(pk__in=email_ids, status=EmailDelivery.Status.PENDING).update(lease_until=lease)
-    for pk in email_ids:
-        queue.send("send_report_email", pk)
-    result.emails = len(email_ids)
+    backend = backend or get_backend()
 
     # SMS claimed by a worker that died: send again with the same reference only if the backend delivers a
-    # reference once; otherwise nobody can know whether it left, so staff decide (resend).
+    # reference once; otherwise nobody can know whether it left, so staff decide (and resend).
     stale = SmsOutbox.objects.filter(expired, status=SmsOutbox.Status.SENDING)
-    if (backend or get_backend()).deduplicates:
+    if backend.deduplicates:
         stale.update(status=SmsOutbox.Status.PENDING, lease_until=None)
     else:
         result.sms_uncertain = stale.update(status=SmsOutbox.Status.UNCERTAIN, lease_until=None)
-    sms_ids = list(
-        SmsOutbox.objects.filter(expired, status=SmsOutbox.Status.PENDING)
-        .order_by("id")
-        .values_list("id", flat=True)[:SWEEP_LIMIT]
-    )
-    SmsOutbox.objects.filter(pk__in=sms_ids, status=SmsOutbox.Status.PENDING).update(lease_until=lease)
-    for pk in sms_ids:
-        queue.send("send_password_sms", pk)
-    result.sms = len(sms_ids)
-    if result.reports or result.emails or result.sms or result.sms_uncertain:
+
+    work = [
+        (
+            "reports",
+            FeedbackReport.objects.filter(
+                expired, status__in=[FeedbackReport.Status.PENDING, FeedbackReport.Status.PRODUCING]
+            ),
+            lambda pk: report_produce(report_id=pk),
+        ),
+        (
+            "emails",
+            EmailDelivery.objects.filter(
+                expired, status__in=[EmailDelivery.Status.PENDING, EmailDelivery.Status.SENDING]
+            ),
+            lambda pk: email_send(delivery_id=pk),
+        ),
+        (
+            "sms",
+            SmsOutbox.objects.filter(expired, status=SmsOutbox.Status.PENDING),
+            lambda pk: sms_send(outbox_id=pk, backend=backend),
+        ),
+    ]
+    for name, rows, do in work:
+        for pk in list(rows.order_by("id").values_list("id", flat=True)[:SWEEP_LIMIT]):
+            if time.monotonic() > deadline:
+                result.out_of_time = True
+                break
+            try:
+                done = do(pk)
+            except Exception as error:  # recorded on the row by the service; the next sweep tries again
+                result.failed += 1
+                logger.warning("Feedback sweep: %s %s failed: %s", name, pk, type(error).__name__)
+                continue
+            if done:
+                setattr(result, name, getattr(result, name) + 1)
+    if result.reports or result.emails or result.sms or result.sms_uncertain or result.failed:
         logger.info("Feedback sweep: %s", result)
     return result
