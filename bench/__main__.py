@@ -7,7 +7,7 @@ import sys
 
 from bench.harness import save
 
-BENCHMARKS = ["submitter_list", "intake"]
+BENCHMARKS = ["submitter_list", "intake", "feedback"]
 
 
 def main(names: list[str]) -> None:

@@ -297,3 +297,25 @@ CELERY_BEAT_SCHEDULE |= {
     },
     "feedback-sweep": {"task": "feedback.tasks.sweep", "schedule": 300.0},
 }
+
+# --- The daily view of received data (submissions/snapshot.py, submissions/daily_view.py) -----------
+# A change in distinct users against the same months last year is "large" (flagged, to be explained by the
+# submitter) when it is at least this many percent and at least this many users.
+DAILY_VIEW_LARGE_CHANGE_PERCENT = env.int("DAILY_VIEW_LARGE_CHANGE_PERCENT", default=20)
+DAILY_VIEW_LARGE_CHANGE_MIN_USERS = env.int("DAILY_VIEW_LARGE_CHANGE_MIN_USERS", default=10)
+# A change-based reporter with no message for this many working days has a silent daily feed.
+DAILY_VIEW_SILENT_WORKING_DAYS = env.int("DAILY_VIEW_SILENT_WORKING_DAYS", default=3)
+# The nightly run looks again at records received this long before the previous run: an intake
+# transaction still open then commits rows stamped earlier than that run.
+DAILY_VIEW_SNAPSHOT_OVERLAP_MINUTES = env.int("DAILY_VIEW_SNAPSHOT_OVERLAP_MINUTES", default=60)
+if DAILY_VIEW_LARGE_CHANGE_PERCENT < 1 or DAILY_VIEW_LARGE_CHANGE_MIN_USERS < 1 or DAILY_VIEW_SILENT_WORKING_DAYS < 1:
+    raise ImproperlyConfigured("DAILY_VIEW_* thresholds must be at least 1.")
+CELERY_BEAT_SCHEDULE |= {
+    "daily-view-snapshot": {
+        "task": "submissions.tasks.refresh_snapshot_nightly",
+        "schedule": crontab(hour=2, minute=0),
+    },
+}
+# Extra steps of `manage.py seed_demo`, as dotted paths to functions called with the command's options
+# (portal does not import the apps that build on it).
+DEMO_SEED_STEPS = ["submissions.demo.seed"]

@@ -423,3 +423,186 @@ class DeadlineReminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.submitter_id} {self.deadline_id} {self.remind_on} ({self.status})"
+
+
+# --- The daily view: snapshot of received activity, comments on large changes (submissions/snapshot.py) ---
+
+
+class SnapshotDimension(models.TextChoices):
+    """How received activity is broken down: KPR by service code, NPR by contact kind and by ICD-10 chapter.
+
+    `total` is every live activity record of the month or year, whatever its category (category "").
+    """
+
+    TOTAL = "total", _("All")
+    SERVICE_CODE = "service_code", _("Service code")
+    CONTACT_KIND = "contact_kind", _("Contact kind")
+    ICD_CHAPTER = "icd_chapter", _("ICD-10 chapter")
+
+
+# The breakdowns each register's view shows, in order (the total first).
+SNAPSHOT_DIMENSIONS = {
+    Register.KPR: (SnapshotDimension.TOTAL, SnapshotDimension.SERVICE_CODE),
+    Register.NPR: (SnapshotDimension.TOTAL, SnapshotDimension.CONTACT_KIND, SnapshotDimension.ICD_CHAPTER),
+}
+
+
+class SnapshotMonth(models.Model):
+    """Live activity records of one submitter, register, month and category, as of the last snapshot run:
+    how many, how many distinct users (patient_ref), and when the first and the last arrived.
+
+    Written only by submissions.snapshot, in bulk SQL.
+    """
+
+    # The unique key starts with the submitter: no separate foreign-key index.
+    submitter = models.ForeignKey(Submitter, on_delete=models.CASCADE, related_name="+", db_index=False)
+    register = models.CharField(max_length=3, choices=Register.choices)
+    year = models.PositiveSmallIntegerField()
+    month = models.PositiveSmallIntegerField()
+    dimension = models.CharField(max_length=16, choices=SnapshotDimension.choices)
+    category = models.CharField(max_length=32, blank=True)
+    records = models.PositiveIntegerField()
+    users = models.PositiveIntegerField()
+    first_received_at = models.DateTimeField()
+    last_received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submitter", "register", "year", "month", "dimension", "category"],
+                name="snapshot_month_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.submitter_id} {self.register} {self.year}-{self.month:02d} {self.dimension}={self.category}"
+
+
+class SnapshotYear(models.Model):
+    """Live activity records and distinct users (patient_ref) of one submitter, register, year and category.
+
+    Distinct users can't be summed over months, so the year keeps them itself, and also from 1 January
+    through each month (`users_through_1` … `users_through_12`): comparing January to June with the same
+    months last year reads two columns. `users` is the whole year (= users_through_12).
+    """
+
+    # The unique key starts with the submitter: no separate foreign-key index.
+    submitter = models.ForeignKey(Submitter, on_delete=models.CASCADE, related_name="+", db_index=False)
+    register = models.CharField(max_length=3, choices=Register.choices)
+    year = models.PositiveSmallIntegerField()
+    dimension = models.CharField(max_length=16, choices=SnapshotDimension.choices)
+    category = models.CharField(max_length=32, blank=True)
+    records = models.PositiveIntegerField()
+    users = models.PositiveIntegerField()
+    users_through_1 = models.PositiveIntegerField(default=0)
+    users_through_2 = models.PositiveIntegerField(default=0)
+    users_through_3 = models.PositiveIntegerField(default=0)
+    users_through_4 = models.PositiveIntegerField(default=0)
+    users_through_5 = models.PositiveIntegerField(default=0)
+    users_through_6 = models.PositiveIntegerField(default=0)
+    users_through_7 = models.PositiveIntegerField(default=0)
+    users_through_8 = models.PositiveIntegerField(default=0)
+    users_through_9 = models.PositiveIntegerField(default=0)
+    users_through_10 = models.PositiveIntegerField(default=0)
+    users_through_11 = models.PositiveIntegerField(default=0)
+    users_through_12 = models.PositiveIntegerField(default=0)
+    first_received_at = models.DateTimeField()
+    last_received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submitter", "register", "year", "dimension", "category"], name="snapshot_year_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.submitter_id} {self.register} {self.year} {self.dimension}={self.category}"
+
+
+class SnapshotRun(models.Model):
+    """One refresh of the snapshot: the nightly incremental run, a full rebuild, or one submitter.
+
+    A global run (nightly or all) reflects every record received up to `as_of`; the next nightly run
+    recomputes the submitters with records received after the previous global run's `as_of`, less an overlap
+    for transactions that were still open then (see settings.DAILY_VIEW_SNAPSHOT_OVERLAP_MINUTES).
+    """
+
+    class Scope(models.TextChoices):
+        NIGHTLY = "nightly", _("Nightly, changes only")
+        ALL = "all", _("Everything")
+        SUBMITTER = "submitter", _("One submitter")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    submitter = models.ForeignKey(Submitter, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Records received after this were looked at (None: everything, a full rebuild).
+    changes_since = models.DateTimeField(null=True, blank=True)
+    # Everything received up to here is in the snapshot once the run is done.
+    as_of = models.DateTimeField(null=True, blank=True)
+    units = models.PositiveIntegerField(default=0)  # (submitter, register, year) units recomputed
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "scope", "-as_of"], name="snapshot_run_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.status} {self.requested_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration(self) -> datetime.timedelta | None:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class ChangeComment(models.Model):
+    """A submitter's explanation of a large change against last year in one category.
+
+    Append-only: an edit is a new row, so the history (who wrote what, when) is kept; the newest row
+    for a submitter, register, year and category is the comment shown.
+    """
+
+    submitter = models.ForeignKey(Submitter, on_delete=models.CASCADE, related_name="change_comments", db_index=False)
+    register = models.CharField(_("register"), max_length=3, choices=Register.choices)
+    year = models.PositiveSmallIntegerField(_("year"))
+    dimension = models.CharField(max_length=16, choices=SnapshotDimension.choices)
+    category = models.CharField(_("category"), max_length=32)
+    text = models.TextField(_("comment"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    # The numbers the author saw when writing (users this year and last year, same period).
+    users = models.PositiveIntegerField(null=True, blank=True)
+    previous_users = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("comment on a change")
+        verbose_name_plural = _("comments on changes")
+        indexes = [
+            models.Index(
+                fields=["submitter", "register", "year", "dimension", "category", "-created_at"],
+                name="change_comment_latest",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(text=""), name="change_comment_has_text"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.submitter_id} {self.register} {self.year} {self.dimension}={self.category}"

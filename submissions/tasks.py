@@ -37,3 +37,33 @@ def send_deadline_reminders(today: str | None = None) -> None:
     """Celery beat runs this every morning (CELERY_BEAT_SCHEDULE); `today` (ISO date) is for reruns."""
     day = datetime.date.fromisoformat(today) if today else timezone.localdate()
     deadlines.reminders_send(today=day)
+
+
+# -- the daily view's snapshot ---------------------------------------------------------------------
+
+
+@shared_task(
+    name="submissions.tasks.refresh_snapshot",
+    ignore_result=True,
+    acks_late=True,  # idempotent: the service claims the pending run, and a recompute can be repeated
+    # A full rebuild of 15 million records takes about a minute (docs/benchmarks.md).
+    soft_time_limit=1800,
+    time_limit=1900,
+)
+def refresh_snapshot(run_id: int) -> None:
+    """Registry staff asked for a refresh (one submitter or everything)."""
+    from submissions import snapshot
+
+    snapshot.snapshot_run_execute(run_id=run_id)
+
+
+@shared_task(
+    name="submissions.tasks.refresh_snapshot_nightly", ignore_result=True, soft_time_limit=1800, time_limit=1900
+)
+def refresh_snapshot_nightly() -> None:
+    """Celery beat, every night (Europe/Oslo): the submitters with records received since the last run."""
+    from submissions import snapshot
+    from submissions.models import SnapshotRun
+
+    run = SnapshotRun.objects.create(scope=SnapshotRun.Scope.NIGHTLY)
+    snapshot.snapshot_run_execute(run_id=run.pk)

@@ -1,0 +1,274 @@
+"""Feedback throughput: activity archives per second per worker, the time for 60,000 submitters with 2
+workers, and peak memory (RSS) per worker. On PostgreSQL, with real Celery workers.
+
+- single worker: N activity feedback reports, each a workbook of about 500 rows over its eight tabs,
+  built from 2,000 live records per submitter, produced by one worker process (solo pool);
+- two workers: a sample of submitters produced by two worker processes, extrapolated to 60,000
+  (the work per submitter is independent, so the time grows linearly; the sample says so);
+- memory: each worker's peak resident set (VmHWM from /proc).
+
+The reports have no contact persons, so only archives are made (e-mail and SMS are separate tasks).
+Uses its own database (bench_feedback on the configured server, or a throwaway cluster) and its own queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from bench.harness import ROOT, django_env, manage, postgres
+
+RECORDS_PER_SUBMITTER = 2000
+TARGET_SUBMITTERS = 60_000
+
+SEED = """
+import datetime, uuid
+from django.db import connection
+from portal.demo import OrgNumbers
+from portal.models import Submitter
+from submissions.models import Submission
+from django.utils import timezone
+COUNT, RECORDS, YEAR = {count}, {records}, {year}
+numbers = OrgNumbers(91_000_000, set(Submitter.objects.values_list("org_number", flat=True)))
+submitters = Submitter.objects.bulk_create([
+    Submitter(name=f"Bench {{i}}", kind="contract_specialist", sector="private", org_number=next(numbers),
+              reports_npr=True, service_areas=["somatic"])
+    for i in range(COUNT)
+], batch_size=5000)
+now = timezone.now()
+Submission.objects.bulk_create([
+    Submission(submitter=s, message_id=uuid.uuid4(), client_org_number=s.org_number, body_sha256="0" * 64,
+               register="NPR", kind="activity", mode="full", status="accepted_with_errors",
+               period_start=datetime.date(YEAR, 1, 1), period_end=datetime.date(YEAR, 12, 31), received_at=now,
+               count_errors=20,
+               receipt={{"findings": [{{"rule_id": "DATE-001", "rule_version": 1, "severity": "error",
+                                         "record_id": f"r{{k}}", "path": "$.records[0].event_date",
+                                         "message": "event_date er utenfor perioden."}} for k in range(20)]}})
+    for s in submitters
+], batch_size=5000)
+with connection.cursor() as cursor:
+    # Records made in SQL: 12 months, 3 contact kinds x 10 ICD-10 chapters, ~40 condition and 25 procedure codes.
+    cursor.execute('''
+        INSERT INTO submissions_record (submitter_id, register, kind, record_id, version, is_deleted, content_hash,
+            patient_ref, event_date, end_date, service_code, contact_kind, icd_chapter, data, first_received_at,
+            last_received_at, last_submission_id)
+        SELECT s.submitter_id, 'NPR', 'activity', 'r' || g, 1, g %% 50 = 0, md5(g::text), 'p' || (g %% 700),
+            make_date(%s, 1 + g %% 12, 1 + g %% 28), NULL, '',
+            (ARRAY['outpatient', 'admission', 'day_treatment'])[1 + g %% 3],
+            (ARRAY['II', 'IV', 'V', 'IX', 'X', 'XI', 'XIII', 'XIV', 'XIX', 'XXI'])[1 + (g / 3) %% 10],
+            jsonb_build_object(
+                'condition_codes', jsonb_build_array('F' || lpad((g %% 40)::text, 2, '0') || '.1', 'Z63.0'),
+                'procedure_codes', jsonb_build_array('ZXA' || lpad((g %% 25)::text, 2, '0'))),
+            now(), now(), s.id
+        FROM submissions_submission s CROSS JOIN generate_series(1, %s) g
+        WHERE s.submitter_id IN (SELECT id FROM portal_submitter WHERE name LIKE 'Bench %%')
+    ''', [YEAR, RECORDS])
+    cursor.execute("ANALYZE submissions_record")
+print(len(submitters))
+"""
+
+ENQUEUE = """
+import uuid
+from feedback.models import FeedbackReport
+from feedback import tasks
+ids = list(FeedbackReport.objects.filter(key__startswith="{prefix}").order_by("id").values_list("id", flat=True))
+if not ids:
+    from portal.models import Submitter
+    bench = Submitter.objects.filter(name__startswith="Bench ").order_by("id")
+    submitter_ids = list(bench.values_list("id", flat=True))[:{count}]
+    FeedbackReport.objects.bulk_create([
+        FeedbackReport(submitter_id=s, kind="activity", register="NPR", year={year}, trigger="deadline",
+                       key=f"{prefix}:{{s}}")
+        for s in submitter_ids
+    ], batch_size=5000)
+    ids = list(FeedbackReport.objects.filter(key__startswith="{prefix}").order_by("id").values_list("id", flat=True))
+for pk in ids:
+    tasks.produce_report.apply_async(args=(pk,), queue="{queue}")
+print(len(ids))
+"""
+
+
+@contextlib.contextmanager
+def bench_database() -> Iterator[str]:
+    """A database of our own: bench_feedback on the configured server, or a throwaway cluster."""
+    configured = os.environ.get("DATABASE_URL", "")
+    if not configured.startswith("postgres"):
+        with postgres() as url:
+            yield url
+        return
+    parts = urlsplit(configured)
+    url = urlunsplit(parts._replace(path="/bench_feedback"))
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS bench_feedback")
+        conn.execute("CREATE DATABASE bench_feedback")
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS bench_feedback WITH (FORCE)")
+
+
+def shell(env: dict[str, str], code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        sys.exit(f"manage.py shell failed:\n{result.stderr[-3000:]}")
+    return result.stdout.strip()
+
+
+def start_worker(env: dict[str, str], queue: str, name: str, log_dir: Path) -> subprocess.Popen:
+    log = (log_dir / f"{name}.log").open("wb")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "--queues",
+            queue,
+            "--hostname",
+            f"{name}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def produced(database_url: str, prefix: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM feedback_feedbackreport WHERE key LIKE %s AND status = 'produced'", [prefix + "%"]
+        ).fetchone()
+    return int(row[0])
+
+
+def run_phase(env, database_url, *, name, count, workers, year, log_dir) -> dict:
+    queue = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+    prefix = f"bench:{name}"
+    env = {**env, "FEEDBACK_TASK_QUEUE": queue}
+    enqueued = int(shell(env, ENQUEUE.format(prefix=prefix, count=count, year=year, queue=queue)))
+    processes = [start_worker(env, queue, f"{name}-{index}", log_dir) for index in range(workers)]
+    try:
+        # Time from the first archive to the last, so that worker start-up does not count.
+        deadline = time.monotonic() + 3600
+        while produced(database_url, prefix) == 0:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                sys.exit(f"Workers did not start; see {log_dir}")
+            time.sleep(0.05)
+        started = time.monotonic()
+        first = produced(database_url, prefix)
+        while (done := produced(database_url, prefix)) < enqueued:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                sys.exit(f"Workers stopped at {done}/{enqueued}; see {log_dir}")
+            time.sleep(0.2)
+        seconds = time.monotonic() - started
+        rss = [peak_rss_mb(p.pid) for p in processes]
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    made = enqueued - first
+    return {
+        "archives": enqueued,
+        "workers": workers,
+        "seconds": round(seconds, 2),
+        "archives_per_second": round(made / seconds, 2),
+        "archives_per_second_per_worker": round(made / seconds / workers, 2),
+        "peak_rss_mb_per_worker": rss,
+    }
+
+
+def workbook_shape(env: dict[str, str]) -> dict:
+    code = """
+import io, json
+from feedback.models import FeedbackReport
+from feedback.services import monthly_password_reveal
+from feedback.models import MonthlyPassword
+from feedback.lib.archives import read_encrypted_zip
+from django.core.files.storage import default_storage
+from openpyxl import load_workbook
+report = FeedbackReport.objects.filter(status="produced").order_by("id").first()
+secret = MonthlyPassword.objects.get(submitter_id=report.submitter_id, month=report.password_month)
+password = monthly_password_reveal(secret)
+with default_storage.open(report.file.name, "rb") as f:
+    data = f.read()
+book = load_workbook(io.BytesIO(next(iter(read_encrypted_zip(io.BytesIO(data), password).values()))), read_only=True)
+rows = {ws.title: ws.max_row - 1 for ws in book.worksheets}
+print(json.dumps({"archive_bytes": report.size, "rows_per_tab": rows, "rows": sum(rows.values())}))
+"""
+    return json.loads(shell(env, code))
+
+
+def run(sample: int = 2000, single: int = 300) -> dict:
+    year = time.localtime().tm_year - 1
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-feedback-"))
+    try:
+        with bench_database() as database_url:
+            env = django_env(
+                database_url,
+                VAR_DIR=str(var_dir),
+                IDENTITY_HASH_KEY="bench-identity-key",
+                FEEDBACK_PASSWORD_KEY="YmVuY2gtb25seS1mZWVkYmFjay1wYXNzd29yZC1rZXk=",  # noqa: S106 - bench only
+                FEEDBACK_SMS_BACKEND="feedback.sms.backends.database.SmsBackend",
+                EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+            )
+            manage(env, "migrate", "--no-input")
+            seeded_at = time.monotonic()
+            shell(env, SEED.format(count=sample, records=RECORDS_PER_SUBMITTER, year=year))
+            seed_seconds = round(time.monotonic() - seeded_at, 1)
+            one = run_phase(env, database_url, name="one", count=single, workers=1, year=year, log_dir=var_dir)
+            two = run_phase(env, database_url, name="two", count=sample, workers=2, year=year, log_dir=var_dir)
+            shape = workbook_shape(env)
+    finally:
+        shutil.rmtree(var_dir, ignore_errors=True)
+    minutes_60k = round(TARGET_SUBMITTERS / two["archives_per_second"] / 60, 1)
+    result = {
+        "cpu_count": os.cpu_count(),
+        "broker": "redis" if os.environ.get("REDIS_URL") else "filesystem",
+        "records_per_submitter": RECORDS_PER_SUBMITTER,
+        "workbook": shape,
+        "seed_seconds": seed_seconds,
+        "one_worker": one,
+        "two_workers_sample": two,
+        "extrapolated_minutes_for_60000_with_2_workers": minutes_60k,
+    }
+    print(json.dumps(result, indent=2))
+    return result
