@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('portal', '0005_audit_append_only_trigger'),
+        ('portal', '0003_submitter_name_trigram_index'),
         ('submissions', '0003_seed_deadline_calendar'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
