@@ -4,6 +4,7 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.module_loading import import_string
 
 from portal.demo import DemoSeeder, demo_reset, demo_seeded
 
@@ -27,6 +28,19 @@ class Command(BaseCommand):
             "--if-empty", action="store_true", help="Do nothing (and succeed) when demo data already exists."
         )
         parser.add_argument("--seed", type=int, default=2024, help="Random seed, for repeatable data.")
+        parser.add_argument(
+            "--records",
+            type=int,
+            default=20_000,
+            help="Activity records received this year, spread over the submitters (default 20,000; 0 for none).",
+        )
+        parser.add_argument(
+            "--previous-year-share",
+            type=float,
+            default=0.2,
+            help="Share of contract specialists and private institutions with last year's data as well "
+            "(municipalities always have it; default 0.2).",
+        )
 
     def handle(self, *args, submitters: int, specialists: int, reset: bool, if_empty: bool, seed: int, **options):
         if demo_seeded():
@@ -38,6 +52,14 @@ class Command(BaseCommand):
             demo_reset()
         started = time.monotonic()
         users = DemoSeeder(submitters=submitters, specialists=specialists, seed=seed).run()
+        # What the other apps add (records, submissions, ...): named in settings so that portal imports none of them.
+        for step in settings.DEMO_SEED_STEPS:
+            import_string(step)(
+                records=options["records"],
+                previous_year_share=options["previous_year_share"],
+                seed=seed,
+                stdout=self.stdout,
+            )
         elapsed = time.monotonic() - started
         self.stdout.write(self.style.SUCCESS(f"Demo data ready in {elapsed:.1f} s."))
         lines = ["Demo users (sign in at http://127.0.0.1:8000/logg-inn/):"]
