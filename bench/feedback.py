@@ -2,7 +2,7 @@
 workers, and peak memory (RSS) per worker. On PostgreSQL, with real Celery workers.
 
 - single worker: N activity feedback reports, each a workbook of about 500 rows over its eight tabs,
-  built from 2,000 live records per submitter, produced by one worker process (solo pool);
+  built from 1,000 live records per submitter, produced by one worker process (solo pool);
 - two workers: a sample of submitters produced by two worker processes, extrapolated to 60,000
   (the work per submitter is independent, so the time grows linearly; the sample says so);
 - memory: each worker's peak resident set (VmHWM from /proc).
@@ -31,7 +31,7 @@ import psycopg
 
 from bench.harness import ROOT, django_env, manage, postgres
 
-RECORDS_PER_SUBMITTER = 2000
+RECORDS_PER_SUBMITTER = 1000
 TARGET_SUBMITTERS = 60_000
 
 SEED = """

@@ -105,7 +105,7 @@ def test_200_archives_survive_20_sigkills(settings, tmp_path):
 
         while kills < KILLS:
             _wait_until_ready(worker)
-            time.sleep(rng.uniform(0.05, 1.5))
+            time.sleep(rng.uniform(0.05, 1.0))
             worker.process.send_signal(signal.SIGKILL)
             worker.process.wait(timeout=10)
             kills += 1
