@@ -23,7 +23,9 @@ from portal import access
 from portal.models import ContactPerson, Submitter
 from submissions.models import MessageKind, Record, Submission
 
-CATEGORY_FIELDS = ("service_code", "contact_kind", "icd_chapter")
+# The daily view's breakdowns (submissions.models.SNAPSHOT_DIMENSIONS): KPR by service code; NPR by contact
+# kind and, separately, by ICD-10 chapter. Each record counts once per breakdown of its register.
+DIMENSIONS = {"KPR": ("service_code",), "NPR": ("contact_kind", "icd_chapter")}
 FINDINGS_LIMIT = 5000
 LIST_LIMIT = 1000
 
@@ -34,7 +36,7 @@ class Tally:
     patients: int = 0
 
 
-Category = tuple[str, str, str]  # (service_code, contact_kind, icd_chapter); blanks where not used
+Category = tuple[str, str]  # (dimension, category), e.g. ("contact_kind", "outpatient"), ("service_code", "10")
 
 
 @dataclass
@@ -45,8 +47,8 @@ class ActivityFigures:
     total: Tally = field(default_factory=Tally)
     by_month: dict[int, Tally] = field(default_factory=dict)
     by_category: dict[Category, Tally] = field(default_factory=dict)
-    # (month, category) → tally: the daily view's table.
-    cells: dict[tuple[int, Category], Tally] = field(default_factory=dict)
+    # (month, dimension, category) → tally: the daily view's month table.
+    cells: dict[tuple[int, str, str], Tally] = field(default_factory=dict)
     # code → (records where it is the main condition, records that carry it anywhere)
     condition_codes: dict[str, tuple[int, int]] = field(default_factory=dict)
     procedure_codes: dict[str, int] = field(default_factory=dict)
@@ -76,22 +78,17 @@ def activity_figures(*, submitter: Submitter | int, register: str, year: int, co
     figures.total = Tally(total["records"], total["patients"])
     by_month = records.annotate(month=ExtractMonth("event_date")).values("month").annotate(**tally).order_by()
     figures.by_month = {row["month"]: Tally(row["records"], row["patients"]) for row in by_month}
-    by_category = records.values(*CATEGORY_FIELDS).annotate(**tally).order_by()
-    figures.by_category = {_category(row): Tally(row["records"], row["patients"]) for row in by_category}
-    cells = (
-        records.annotate(month=ExtractMonth("event_date"))
-        .values("month", *CATEGORY_FIELDS)
-        .annotate(**tally)
-        .order_by()
-    )
-    figures.cells = {(row["month"], _category(row)): Tally(row["records"], row["patients"]) for row in cells}
+    for dimension in DIMENSIONS.get(register, ()):
+        for row in records.values(dimension).annotate(**tally).order_by():
+            figures.by_category[(dimension, row[dimension] or "")] = Tally(row["records"], row["patients"])
+        cells = (
+            records.annotate(month=ExtractMonth("event_date")).values("month", dimension).annotate(**tally).order_by()
+        )
+        for row in cells:
+            figures.cells[(row["month"], dimension, row[dimension] or "")] = Tally(row["records"], row["patients"])
     if codes:
         figures.condition_codes, figures.procedure_codes = _code_counts(records)
     return figures
-
-
-def _category(row: dict[str, Any]) -> Category:
-    return (row["service_code"] or "", row["contact_kind"] or "", row["icd_chapter"] or "")
 
 
 def _code_counts(records: QuerySet[Record]) -> tuple[dict[str, tuple[int, int]], dict[str, int]]:

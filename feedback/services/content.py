@@ -25,6 +25,7 @@ from feedback.models import FeedbackReport
 from portal.models import Register
 from portal.readiness import FeedbackKind
 from submissions.codes import KPR_SERVICE_CODES
+from submissions.models import SnapshotDimension
 from submissions.rules import RULES
 
 LANGUAGE = "nb"
@@ -99,23 +100,41 @@ def _month_name(month: int) -> str:
     return str(MONTHS[month]).capitalize()
 
 
-def _category_columns(register: str) -> list[Column]:
-    if register == Register.KPR:
+PER_DIMENSION_TITLES = {
+    "service_code": gettext_lazy("Per service"),
+    "contact_kind": gettext_lazy("Per contact kind"),
+    "icd_chapter": gettext_lazy("Per ICD-10 chapter"),
+}
+
+
+def _dimension_label(dimension: str) -> str:
+    return str(SnapshotDimension(dimension).label)
+
+
+def _category_columns(dimension: str) -> list[Column]:
+    if dimension == "service_code":
         return [Column(_("Service code"), 12), Column(_("Service"), 48)]
-    return [Column(_("Contact kind"), 16), Column(_("ICD-10 chapter"), 16)]
+    return [Column(_dimension_label(dimension), 18)]
 
 
-def _category_values(register: str, category: selectors.Category) -> list[Any]:
-    service_code, contact_kind, icd_chapter = category
-    if register == Register.KPR:
-        known = KPR_SERVICE_CODES.get(service_code)
-        return [service_code or "–", known.name if known else ""]
-    return [contact_kind or "–", icd_chapter or "–"]
+def _category_values(dimension: str, category: str) -> list[Any]:
+    if dimension == "service_code":
+        known = KPR_SERVICE_CODES.get(category)
+        return [category or "–", known.name if known else ""]
+    return [category or "–"]
 
 
-def _category_sort_key(category: selectors.Category) -> tuple:
-    service_code, contact_kind, icd_chapter = category
-    return (int(service_code) if service_code.isdigit() else 10_000, service_code, contact_kind, icd_chapter)
+def _category_label(dimension: str, category: str) -> str:
+    if dimension == "service_code":
+        known = KPR_SERVICE_CODES.get(category)
+        return f"{category} {known.name}" if known else category or "–"
+    return category or "–"
+
+
+def _category_sort_key(key: selectors.Category) -> tuple:
+    dimension, category = key
+    order = ("service_code", "contact_kind", "icd_chapter")
+    return (order.index(dimension), int(category) if category.isdigit() else 10_000, category)
 
 
 def activity_workbook(report: FeedbackReport, *, now: datetime.datetime) -> bytes:
@@ -175,30 +194,40 @@ def activity_sheets(
         empty_text=_("No records for the year."),
     )
 
-    categories = sorted(figures.by_category, key=_category_sort_key)
-    per_category = Sheet(
-        _("Per service") if register == Register.KPR else _("Per contact kind"),
-        [*_category_columns(register), *count],
-        rows=[
-            [*_category_values(register, c), figures.by_category[c].records, figures.by_category[c].patients]
-            for c in categories
-        ],
-        total=[_("Total"), "", figures.total.records, figures.total.patients],
-        empty_text=_("No records for the year."),
-    )
+    per_category = []
+    for dimension in selectors.DIMENSIONS.get(register, ()):
+        keys = sorted((key for key in figures.by_category if key[0] == dimension), key=_category_sort_key)
+        columns = _category_columns(dimension)
+        per_category.append(
+            Sheet(
+                str(PER_DIMENSION_TITLES[dimension]),
+                [*columns, *count],
+                rows=[
+                    [
+                        *_category_values(dimension, c),
+                        figures.by_category[(d, c)].records,
+                        figures.by_category[(d, c)].patients,
+                    ]
+                    for d, c in keys
+                ],
+                total=[_("Total"), *[""] * (len(columns) - 1), figures.total.records, figures.total.patients],
+                empty_text=_("No records for the year."),
+            )
+        )
 
-    cells = sorted(figures.cells, key=lambda key: (key[0], _category_sort_key(key[1])))
+    cells = sorted(figures.cells, key=lambda key: (key[0], _category_sort_key(key[1:])))
     per_month_category = Sheet(
         _("Month and category"),
-        [Column(_("Month"), 14), *_category_columns(register), *count],
+        [Column(_("Month"), 14), Column(_("Breakdown"), 18), Column(_("Category"), 40), *count],
         rows=[
             [
                 _month_name(m),
-                *_category_values(register, c),
-                figures.cells[(m, c)].records,
-                figures.cells[(m, c)].patients,
+                _dimension_label(d),
+                _category_label(d, c),
+                figures.cells[(m, d, c)].records,
+                figures.cells[(m, d, c)].patients,
             ]
-            for m, c in cells
+            for m, d, c in cells
         ],
         empty_text=_("No records for the year."),
     )
@@ -256,15 +285,16 @@ def activity_sheets(
     min_users = getattr(settings, "DAILY_VIEW_LARGE_CHANGE_MIN_USERS", 10)
     compared = sorted(set(figures.by_category) | set(last_year.by_category), key=_category_sort_key)
     comparison_rows = []
-    for category in compared:
-        now_tally = figures.by_category.get(category, selectors.Tally())
-        then = last_year.by_category.get(category, selectors.Tally())
+    for dimension, category in compared:
+        now_tally = figures.by_category.get((dimension, category), selectors.Tally())
+        then = last_year.by_category.get((dimension, category), selectors.Tally())
         change = now_tally.patients - then.patients
         ratio = change / then.patients if then.patients else None
         large = abs(change) >= min_users and (ratio is None or abs(ratio) * 100 >= min_percent)
         comparison_rows.append(
             [
-                *_category_values(register, category),
+                _dimension_label(dimension),
+                _category_label(dimension, category),
                 then.records,
                 now_tally.records,
                 then.patients,
@@ -277,7 +307,8 @@ def activity_sheets(
     comparison = Sheet(
         _("Compared with last year"),
         [
-            *_category_columns(register),
+            Column(_("Breakdown"), 18),
+            Column(_("Category"), 40),
             Column(_("Records %(year)s") % {"year": year - 1}, 14, INTEGER),
             Column(_("Records %(year)s") % {"year": year}, 14, INTEGER),
             Column(f"{users} {year - 1}", 14, INTEGER),
@@ -299,7 +330,7 @@ def activity_sheets(
     return [
         summary,
         per_month,
-        per_category,
+        *per_category,
         per_month_category,
         condition_sheet,
         procedure_sheet,

@@ -17,13 +17,13 @@ from tests.feedback.conftest import YEAR, add_records, finding, make_submission,
 pytestmark = pytest.mark.django_db
 
 
-def _expected(records):
+def _expected(records, dimensions=("contact_kind", "icd_chapter")):
     by_month, by_category, cells = defaultdict(list), defaultdict(list), defaultdict(list)
     for r in records:
-        category = (r.service_code, r.contact_kind, r.icd_chapter)
         by_month[r.event_date.month].append(r.patient_ref)
-        by_category[category].append(r.patient_ref)
-        cells[(r.event_date.month, category)].append(r.patient_ref)
+        for dimension in dimensions:
+            by_category[(dimension, getattr(r, dimension))].append(r.patient_ref)
+            cells[(r.event_date.month, dimension, getattr(r, dimension))].append(r.patient_ref)
 
     def tally(refs):
         return (len(refs), len(set(refs)))
@@ -91,8 +91,9 @@ def test_kpr_figures_are_per_service_code(municipality):
         register="KPR",
     )
     figures = activity_figures(submitter=municipality, register="KPR", year=YEAR)
-    assert figures.by_category[("10", "", "")].records == 2
-    assert figures.by_category[("10", "", "")].patients == 1
+    assert figures.by_category[("service_code", "10")].records == 2
+    assert figures.by_category[("service_code", "10")].patients == 1
+    assert set(figures.by_category) == {("service_code", "10"), ("service_code", "6")}
     assert figures.by_month[1].patients == 1 and figures.by_month[3].records == 1
     assert figures.condition_codes == {} and figures.procedure_codes == {}
 
