@@ -12,6 +12,7 @@ import datetime
 import hashlib
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -499,15 +500,19 @@ def _check_contacts(message: Message, findings: Findings) -> None:
             )
 
 
-_municipality_cache: dict[tuple[str, int], bool] = {}
+_municipality_cache: dict[tuple[str, int], tuple[bool, float]] = {}
+MUNICIPALITY_CACHE_SECONDS = 300
 
 
 def _municipality_valid(number: str, year: int) -> bool:
-    # The code list changes a few times a decade; a per-process cache saves a query per record.
+    # A per-process cache saves a query per record; entries expire so that a newly imported
+    # code list (manage.py import_municipalities) takes effect within minutes, without a restart.
     key = (number, year)
-    if key not in _municipality_cache:
-        _municipality_cache[key] = Municipality.objects.valid_in_year(year).filter(number=number).exists()
-    return _municipality_cache[key]
+    cached = _municipality_cache.get(key)
+    if cached is None or time.monotonic() - cached[1] > MUNICIPALITY_CACHE_SECONDS:
+        valid = Municipality.objects.valid_in_year(year).filter(number=number).exists()
+        _municipality_cache[key] = cached = (valid, time.monotonic())
+    return cached[0]
 
 
 def _check_records(
