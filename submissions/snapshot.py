@@ -49,6 +49,7 @@ GLOBAL_SCOPES = (SnapshotRun.Scope.NIGHTLY, SnapshotRun.Scope.ALL)
 # Serialises snapshot runs on PostgreSQL (two runs deleting and inserting the same unit would collide).
 ADVISORY_LOCK_KEY = 0x5A4E_0004
 SCOPE_TABLE = "daily_snapshot_scope"
+SNAPSHOT_WORK_MEM_MB = 256
 
 
 # -- SQL -------------------------------------------------------------------------------------------
@@ -251,6 +252,8 @@ def _rebuild_all(cursor: Any, dialect: _Dialect) -> int:
 def _lock(cursor: Any, dialect: _Dialect) -> None:
     if dialect.postgresql:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
+        # Grouping millions of rows by user spills to disk with the default 4 MB; one run at a time (the lock).
+        cursor.execute(f"SET LOCAL work_mem = '{int(SNAPSHOT_WORK_MEM_MB)}MB'")
     # SQLite: the transaction already holds the database's write lock (transaction_mode IMMEDIATE).
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from submissions import views
 
@@ -14,4 +14,5 @@ urlpatterns = [
         name="submission_detail",
     ),
     path("test-melding/", views.test_message, name="test_message"),
+    path("", include("submissions.urls_daily")),
 ]

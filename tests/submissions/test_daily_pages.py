@@ -1,0 +1,398 @@
+"""The submitter's daily view ("Mottatte data"): who sees it, the numbers, flags and comments, what is missing,
+deadline completeness, filters with and without htmx, downloads, and the number of queries."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from openpyxl import load_workbook
+
+from submissions.daily_view import change_flag
+from submissions.models import ChangeComment, Extension, SnapshotRun
+from submissions.snapshot import snapshot_rebuild
+from tests.conftest import client_for
+from tests.factories import AcceptedSubmissionFactory, DeadlineFactory, MembershipFactory, UserFactory
+from tests.submissions.conftest import YEAR, kpr_record, npr_record
+from tests.submissions.snapshot_support import receive
+
+pytestmark = pytest.mark.django_db
+
+
+def url(submitter, **query) -> str:
+    base = reverse("submissions:daily:submitter", kwargs={"submitter_id": submitter.pk})
+    return base + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def cells(html: str, table: str, row_attribute: str, row: str) -> dict[str, str]:
+    """The data-* cells of one row of a table, as text."""
+    table_html = re.search(rf'data-table="{table}".*?</table>', html, re.S).group(0)
+    row_html = re.search(rf'<tr {row_attribute}="{re.escape(row)}".*?</tr>', table_html, re.S).group(0)
+    return {
+        name: re.sub(r"<[^>]+>|\s+", " ", value).strip()
+        for name, value in re.findall(r"<td[^>]*data-([a-z-]+)[^>]*>(.*?)</td>", row_html, re.S)
+    }
+
+
+@pytest.fixture
+def safety_alarm_history(world):
+    """The municipality: 12 users of safety alarms (6) last year and none this year; home care (10) steady."""
+    last, this = YEAR - 1, YEAR
+    records = [
+        kpr_record(f"a{n}", patient_ref=f"p{n}", service_code="6", event_date=f"{last}-03-0{1 + n % 9}")
+        for n in range(12)
+    ]
+    records += [kpr_record(f"h{n}", patient_ref=f"h{n}", event_date=f"{last}-05-10") for n in range(5)]
+    receive(world.municipality, records)
+    receive(
+        world.municipality, [kpr_record(f"t{n}", patient_ref=f"h{n}", event_date=f"{this}-05-1{n}") for n in range(5)]
+    )
+    receive(world.municipality, [kpr_record("t-jan", patient_ref="h1", event_date=f"{this}-01-20")])
+    snapshot_rebuild()
+
+
+# -- who sees it ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("actor", "status"),
+    [
+        ("municipality_user", 200),
+        ("vendor_user", 200),
+        ("staff_user", 200),
+        ("specialist_user", 404),
+        ("outsider", 404),
+    ],
+)
+def test_the_municipalitys_view_is_for_those_who_may_see_it(world, actor, status):
+    response = client_for(getattr(world, actor)).get(url(world.municipality))
+    assert response.status_code == status
+
+
+def test_other_tenants_downloads_and_comments_are_404(world, safety_alarm_history):
+    client = client_for(world.specialist_user)
+    for table in ("maaneder", "kategorier", "frister", "innsendinger"):
+        download = reverse(
+            "submissions:daily:submitter_download",
+            kwargs={"submitter_id": world.municipality.pk, "table": table, "extension": "csv"},
+        )
+        assert client.get(download).status_code == 404
+    comment = reverse("submissions:daily:comment", kwargs={"submitter_id": world.municipality.pk})
+    response = client.post(comment, {"register": "KPR", "aar": YEAR, "kategori": "service_code:6", "text": "x"})
+    assert response.status_code == 404
+    assert not ChangeComment.objects.exists()
+
+
+def test_anonymous_users_are_sent_to_sign_in(client, world):
+    response = client.get(url(world.municipality))
+    assert response.status_code == 302 and "/logg-inn/" in response["Location"]
+
+
+# -- the numbers ---------------------------------------------------------------------------------
+
+
+def test_months_show_records_and_distinct_users_beside_last_year(world, safety_alarm_history):
+    html = client_for(world.municipality_user).get(url(world.municipality, register="KPR", aar=YEAR)).content.decode()
+
+    may = cells(html, "months", "data-month", "5")
+    assert (may["records"], may["users"], may["previous-records"], may["previous-users"]) == ("5", "5", "5", "5")
+    march = cells(html, "months", "data-month", "3")
+    assert (march["records"], march["previous-records"], march["previous-users"]) == ("0", "12", "12")
+    total = cells(html, "months", "data-month", "total")
+    # Six records this year by five users (h1 twice): users are counted once over the year.
+    assert (total["records"], total["users"], total["previous-records"], total["previous-users"]) == (
+        "6",
+        "5",
+        "17",
+        "17",
+    )
+    assert "Mottatte data" in html
+
+
+def test_a_vanished_category_is_flagged_and_listed_as_missing(world, safety_alarm_history):
+    html = client_for(world.municipality_user).get(url(world.municipality, aar=YEAR)).content.decode()
+    alarm = cells(html, "service_code", "data-category", "service_code:6")
+    assert alarm["users"] == "0" and alarm["previous-users"] == "12"
+    assert 'data-category="service_code:6" data-flag="vanished"' in html
+    assert 'data-category="service_code:10" data-flag=""' in html
+    assert 'data-missing="category" data-category="service_code:6"' in html
+    # A past year: every month without data is missing.
+    assert 'data-missing="months"' in html
+
+
+def test_the_category_filter_shows_that_categorys_months_with_and_without_htmx(world, safety_alarm_history):
+    client = client_for(world.municipality_user)
+    page = client.get(url(world.municipality, register="KPR", aar=YEAR, kategori="service_code:6")).content.decode()
+    assert cells(page, "months", "data-month", "3")["previous-users"] == "12"
+    assert '<option value="service_code:6" selected>' in page
+    fragment = client.get(
+        url(world.municipality, register="KPR", aar=YEAR, kategori="service_code:6"),
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="daily-results",
+    ).content.decode()
+    assert "<html" not in fragment and 'data-table="months"' in fragment
+    assert cells(fragment, "months", "data-month", "3")["previous-users"] == "12"
+
+
+def test_the_filter_form_works_without_javascript(world, safety_alarm_history):
+    html = client_for(world.municipality_user).get(url(world.municipality)).content.decode()
+    form = re.search(r'<form method="get"[^>]*hx-get[^>]*>', html).group(0)
+    assert f'action="{url(world.municipality)}"' in form
+    assert re.search(r'<button type="submit"', html)
+
+
+def test_npr_is_shown_by_contact_kind_and_icd_chapter(world):
+    receive(
+        world.specialist,
+        [
+            npr_record("a", patient_ref="p1"),
+            npr_record("b", patient_ref="p2", contact_kind="admission", condition_codes=["J45"]),
+        ],
+    )
+    snapshot_rebuild()
+    html = client_for(world.specialist_user).get(url(world.specialist, aar=YEAR)).content.decode()
+    assert cells(html, "contact_kind", "data-category", "contact_kind:outpatient")["users"] == "1"
+    assert cells(html, "icd_chapter", "data-category", "icd_chapter:X")["users"] == "1"
+    assert "Psykiske lidelser" in html  # ICD-10 chapter V by name
+
+
+def test_every_page_says_when_the_numbers_were_updated(world, safety_alarm_history):
+    run = SnapshotRun.objects.create(scope="all", status="done", as_of=timezone.now())
+    html = client_for(world.municipality_user).get(url(world.municipality)).content.decode()
+    assert re.search(r"data-as-of>\s*Tallene ble sist oppdatert", html)
+    run.delete()
+    html = client_for(world.municipality_user).get(url(world.municipality)).content.decode()
+    assert re.search(r"data-as-of>\s*Tallene er ikke beregnet ennå", html)
+
+
+def test_the_large_change_rule_follows_the_settings(settings):
+    assert change_flag(12, 0) == "new"
+    assert change_flag(0, 12) == "vanished"
+    assert change_flag(9, 0) == ""  # fewer than 10 users
+    assert change_flag(120, 100) == "increase"
+    assert change_flag(119, 100) == ""  # 19 %
+    assert change_flag(30, 50) == "decrease"
+    settings.DAILY_VIEW_LARGE_CHANGE_PERCENT = 50
+    assert change_flag(30, 50) == ""
+
+
+# -- comments ------------------------------------------------------------------------------------
+
+
+def comment_url(submitter) -> str:
+    return reverse("submissions:daily:comment", kwargs={"submitter_id": submitter.pk})
+
+
+def test_a_member_explains_a_flagged_change_and_staff_read_it(world, safety_alarm_history):
+    member = client_for(world.municipality_user)
+    html = member.get(url(world.municipality, aar=YEAR)).content.decode()
+    assert html.count('name="kategori" value="service_code:6"') == 1  # the form is on the flagged line only
+
+    data = {"register": "KPR", "aar": YEAR, "kategori": "service_code:6", "text": "Feil i uttrekket."}
+    response = member.post(comment_url(world.municipality), data)
+    assert response.status_code == 302
+    member.post(comment_url(world.municipality), {**data, "text": "Feil i uttrekket; rettet i ny fil."})
+
+    comments = list(ChangeComment.objects.order_by("created_at", "id"))
+    assert [c.text for c in comments] == ["Feil i uttrekket.", "Feil i uttrekket; rettet i ny fil."]
+    assert (comments[-1].author, comments[-1].users, comments[-1].previous_users) == (world.municipality_user, 0, 12)
+
+    staff_html = client_for(world.staff_user).get(url(world.municipality, aar=YEAR)).content.decode()
+    assert "Feil i uttrekket; rettet i ny fil." in staff_html
+    assert (
+        "Tidligere versjoner" in staff_html
+        and "Feil i uttrekket.</p>" not in staff_html.split("Tidligere versjoner")[0][-200:]
+    )
+    assert 'name="kategori" value="service_code:6"' not in staff_html  # staff read, they don't explain
+
+
+@pytest.mark.parametrize("actor", ["staff_user", "vendor_user"])
+def test_staff_and_vendors_cannot_comment(world, safety_alarm_history, actor):
+    data = {"register": "KPR", "aar": YEAR, "kategori": "service_code:6", "text": "Ikke vår sak."}
+    assert client_for(getattr(world, actor)).post(comment_url(world.municipality), data).status_code == 404
+    assert not ChangeComment.objects.exists()
+
+
+def test_only_flagged_changes_take_comments(world, safety_alarm_history):
+    data = {"register": "KPR", "aar": YEAR, "kategori": "service_code:10", "text": "Ingen endring."}
+    response = client_for(world.municipality_user).post(comment_url(world.municipality), data, follow=True)
+    assert not ChangeComment.objects.exists()
+    assert "Bare store endringer" in response.content.decode()
+
+
+# -- missing, the daily feed and deadlines --------------------------------------------------------
+
+
+def test_a_silent_daily_feed_is_listed(world, settings):
+    settings.DAILY_VIEW_SILENT_WORKING_DAYS = 3
+    long_ago = timezone.now() - datetime.timedelta(days=14)
+    receive(
+        world.municipality,
+        [kpr_record("x", event_date=(long_ago.date() - datetime.timedelta(days=1)).isoformat())],
+        now=long_ago,
+    )
+    snapshot_rebuild()
+    html = client_for(world.municipality_user).get(url(world.municipality)).content.decode()
+    assert 'data-missing="daily"' in html
+
+
+def test_deadline_completeness_for_each_status(world):
+    """Four specialists, one deadline: on time, late, extended, with errors; the fifth only has a rejection."""
+    deadline = DeadlineFactory(year=2030)
+    cases = {}
+    for name in ("on_time", "late", "extended", "with_errors", "rejected"):
+        submitter = world.specialist if name == "on_time" else world.other_specialist
+        if name != "on_time":
+            from tests.factories import SubmitterFactory
+
+            submitter = SubmitterFactory()
+            MembershipFactory(user=world.specialist_user, submitter=submitter)
+        cases[name] = submitter
+    due = deadline.due_at
+    for kind in ("activity", "ident"):
+        AcceptedSubmissionFactory(submitter=cases["on_time"], kind=kind, received_at=due - datetime.timedelta(days=2))
+        AcceptedSubmissionFactory(submitter=cases["late"], kind=kind, received_at=due + datetime.timedelta(days=2))
+        AcceptedSubmissionFactory(submitter=cases["extended"], kind=kind, received_at=due + datetime.timedelta(days=2))
+        AcceptedSubmissionFactory(
+            submitter=cases["with_errors"],
+            kind=kind,
+            status="accepted_with_errors" if kind == "activity" else "accepted",
+            received_at=due - datetime.timedelta(days=1),
+        )
+    AcceptedSubmissionFactory(
+        submitter=cases["rejected"], status="rejected", received_at=due - datetime.timedelta(days=1)
+    )
+    Extension.objects.create(
+        submitter=cases["extended"],
+        deadline=deadline,
+        status=Extension.Status.GRANTED,
+        previous_date=deadline.due_date,
+        requested_date=deadline.due_date + datetime.timedelta(days=10),
+        granted_date=deadline.due_date + datetime.timedelta(days=10),
+        justification="Nytt system.",
+        requested_by=world.specialist_user,
+        decided_by=world.staff_user,
+        decided_at=timezone.now(),
+    )
+    expected = {
+        "on_time": ("received", "on_time"),
+        "late": ("received", "late"),
+        "extended": ("received", "on_time_with_extension"),
+        "with_errors": ("received_with_errors", "on_time"),
+        "rejected": ("rejected", "not_received"),
+    }
+    client = client_for(world.specialist_user)
+    for name, (receipt, timeliness) in expected.items():
+        html = client.get(url(cases[name], register="NPR", aar=2030)).content.decode()
+        row = re.search(rf'<tr data-deadline="{deadline.pk}"[^>]*>', html).group(0)
+        assert f'data-receipt="{receipt}"' in row and f'data-timeliness="{timeliness}"' in row, name
+
+
+# -- downloads -----------------------------------------------------------------------------------
+
+
+def download(client, submitter, table, extension, **query):
+    path = reverse(
+        "submissions:daily:submitter_download",
+        kwargs={"submitter_id": submitter.pk, "table": table, "extension": extension},
+    )
+    return client.get(path, query)
+
+
+def test_tables_download_as_csv_and_excel_with_a_neutral_name(world, safety_alarm_history):
+    client = client_for(world.municipality_user)
+    response = download(client, world.municipality, "kategorier", "csv", register="KPR", aar=YEAR)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert f"mottatte-data-{world.municipality.pk}-KPR-{YEAR}-kategorier.csv" in disposition
+    assert "Oslo" not in disposition
+    text = response.content.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("Inndeling;Kode;Kategori")
+    assert any(line.startswith("Tjenestekode;6;6 Trygghetsalarm;0;0;12;12;-12") for line in text.splitlines())
+
+    workbook = load_workbook(io.BytesIO(download(client, world.municipality, "maaneder", "xlsx", aar=YEAR).content))
+    rows = list(workbook.active.iter_rows(values_only=True))
+    assert rows[0][:7] == ("År", "Måned", "Inndeling", "Kode", "Kategori", "Poster", "Distinkte brukere")
+    assert (YEAR - 1, 3, "Tjenestekode", "6", "6 Trygghetsalarm", 12, 12) in [row[:7] for row in rows]
+
+
+@pytest.mark.parametrize("table", ["maaneder", "kategorier", "frister", "innsendinger"])
+@pytest.mark.parametrize("extension", ["csv", "xlsx"])
+def test_every_table_downloads(world, safety_alarm_history, table, extension):
+    response = download(client_for(world.municipality_user), world.municipality, table, extension)
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+
+
+def test_an_unknown_table_or_format_is_404(world):
+    client = client_for(world.municipality_user)
+    assert download(client, world.municipality, "pasienter", "csv").status_code == 404
+    assert download(client, world.municipality, "maaneder", "pdf").status_code == 404
+
+
+# -- refresh -------------------------------------------------------------------------------------
+
+
+def test_staff_refresh_one_submitter_and_others_cannot(world, django_capture_on_commit_callbacks, monkeypatch):
+    from submissions import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.refresh_snapshot, "delay", queued.append)
+    refresh = reverse("submissions:daily:refresh_submitter", kwargs={"submitter_id": world.municipality.pk})
+    assert client_for(world.municipality_user).post(refresh).status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(world.staff_user).post(refresh)
+    assert response.status_code == 302
+    run = SnapshotRun.objects.get()
+    assert (run.scope, run.submitter, run.status, run.requested_by) == (
+        "submitter",
+        world.municipality,
+        "pending",
+        world.staff_user,
+    )
+    assert queued == [run.pk]
+
+
+# -- queries -------------------------------------------------------------------------------------
+
+
+def test_the_page_takes_a_fixed_number_of_queries(world, safety_alarm_history, django_assert_max_num_queries):
+    """More categories, months, comments and submissions do not add queries."""
+    member = client_for(world.municipality_user)
+    member.get(url(world.municipality))  # warm the session
+    data = {"register": "KPR", "aar": YEAR, "kategori": "service_code:6", "text": "Forklaring."}
+    for _ in range(3):
+        member.post(comment_url(world.municipality), data)
+    receive(
+        world.municipality, [kpr_record(f"m{n}", service_code=str(n), patient_ref=f"m{n}") for n in (1, 2, 4, 7, 8, 9)]
+    )
+    snapshot_rebuild()
+    # session, user, submitter, snapshot years, months, comments, as-of run, daily feed (2), deadlines,
+    # extensions, 2 for the year's one KPR deadline, submissions, membership.
+    with django_assert_max_num_queries(15):
+        response = member.get(url(world.municipality, aar=YEAR))
+    assert response.status_code == 200
+
+
+def test_the_page_takes_a_fixed_number_of_queries_with_deadlines(world, django_assert_max_num_queries):
+    for year in (2030,):
+        DeadlineFactory(year=year)
+        DeadlineFactory(year=year, period_end=datetime.date(year, 8, 31), due_date=datetime.date(year, 9, 10))
+    AcceptedSubmissionFactory(submitter=world.specialist, received_at=timezone.now())
+    client = client_for(world.specialist_user)
+    client.get(url(world.specialist))
+    # The fixed part above, and two queries for each of the year's two deadlines.
+    with django_assert_max_num_queries(19):
+        assert client.get(url(world.specialist, register="NPR", aar=2030)).status_code == 200
+
+
+def test_a_new_member_is_not_other_tenants_member(world, safety_alarm_history):
+    newcomer = UserFactory()
+    MembershipFactory(user=newcomer, submitter=world.specialist)
+    assert client_for(newcomer).get(url(world.municipality)).status_code == 404
