@@ -66,9 +66,12 @@ def live_activity(*, submitter: Submitter | int, register: str, year: int) -> Qu
     )
 
 
-def activity_figures(*, submitter: Submitter | int, register: str, year: int, codes: bool = True) -> ActivityFigures:
+def activity_figures(
+    *, submitter: Submitter | int, register: str, year: int, codes: bool = True, months: bool = True
+) -> ActivityFigures:
     """Records and distinct patients of one submitter, register and year: in total, per month, per category,
-    per month and category; and, from the records' data, condition and procedure code counts."""
+    per month and category; and, from the records' data, condition and procedure code counts.
+    `months=False` leaves out the monthly figures, `codes=False` the code counts (for last year's column)."""
     records = live_activity(submitter=submitter, register=register, year=year)
     figures = ActivityFigures(
         submitter_id=submitter if isinstance(submitter, int) else submitter.pk, register=register, year=year
@@ -76,11 +79,14 @@ def activity_figures(*, submitter: Submitter | int, register: str, year: int, co
     tally = {"records": Count("id"), "patients": Count("patient_ref", distinct=True)}
     total = records.aggregate(**tally)
     figures.total = Tally(total["records"], total["patients"])
-    by_month = records.annotate(month=ExtractMonth("event_date")).values("month").annotate(**tally).order_by()
-    figures.by_month = {row["month"]: Tally(row["records"], row["patients"]) for row in by_month}
+    if months:
+        by_month = records.annotate(month=ExtractMonth("event_date")).values("month").annotate(**tally).order_by()
+        figures.by_month = {row["month"]: Tally(row["records"], row["patients"]) for row in by_month}
     for dimension in DIMENSIONS.get(register, ()):
         for row in records.values(dimension).annotate(**tally).order_by():
             figures.by_category[(dimension, row[dimension] or "")] = Tally(row["records"], row["patients"])
+        if not months:
+            continue
         cells = (
             records.annotate(month=ExtractMonth("event_date")).values("month", dimension).annotate(**tally).order_by()
         )

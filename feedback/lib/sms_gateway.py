@@ -80,7 +80,7 @@ class SmsGatewayClient:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310  # nosec B310
                 payload = response.read(64 * 1024)
         except urllib.error.HTTPError as error:
             status = error.code

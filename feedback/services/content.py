@@ -100,13 +100,6 @@ def _month_name(month: int) -> str:
     return str(MONTHS[month]).capitalize()
 
 
-PER_DIMENSION_TITLES = {
-    "service_code": gettext_lazy("Per service"),
-    "contact_kind": gettext_lazy("Per contact kind"),
-    "icd_chapter": gettext_lazy("Per ICD-10 chapter"),
-}
-
-
 def _dimension_label(dimension: str) -> str:
     return str(SnapshotDimension(dimension).label)
 
@@ -140,7 +133,9 @@ def _category_sort_key(key: selectors.Category) -> tuple:
 def activity_workbook(report: FeedbackReport, *, now: datetime.datetime) -> bytes:
     register, year = report.register, int(report.year)
     figures = selectors.activity_figures(submitter=report.submitter_id, register=register, year=year)
-    last_year = selectors.activity_figures(submitter=report.submitter_id, register=register, year=year - 1, codes=False)
+    last_year = selectors.activity_figures(
+        submitter=report.submitter_id, register=register, year=year - 1, codes=False, months=False
+    )
     findings, left_out = selectors.activity_findings(submitter=report.submitter_id, register=register, year=year)
     return workbook_bytes(activity_sheets(report, figures, last_year, findings, left_out, now=now))
 
@@ -194,26 +189,28 @@ def activity_sheets(
         empty_text=_("No records for the year."),
     )
 
-    per_category = []
-    for dimension in selectors.DIMENSIONS.get(register, ()):
-        keys = sorted((key for key in figures.by_category if key[0] == dimension), key=_category_sort_key)
-        columns = _category_columns(dimension)
-        per_category.append(
-            Sheet(
-                str(PER_DIMENSION_TITLES[dimension]),
-                [*columns, *count],
-                rows=[
-                    [
-                        *_category_values(dimension, c),
-                        figures.by_category[(d, c)].records,
-                        figures.by_category[(d, c)].patients,
-                    ]
-                    for d, c in keys
-                ],
-                total=[_("Total"), *[""] * (len(columns) - 1), figures.total.records, figures.total.patients],
-                empty_text=_("No records for the year."),
-            )
-        )
+    # One tab for the categories of every breakdown (NPR: contact kind, then ICD-10 chapter); each breakdown
+    # divides all the records, so each adds up to the total.
+    keys = sorted(figures.by_category, key=_category_sort_key)
+    if register == Register.KPR:
+        category_columns = _category_columns("service_code")
+        category_rows = [
+            [*_category_values(d, c), figures.by_category[(d, c)].records, figures.by_category[(d, c)].patients]
+            for d, c in keys
+        ]
+    else:
+        category_columns = [Column(_("Breakdown"), 18), Column(_("Category"), 24)]
+        category_rows = [
+            [_dimension_label(d), c or "–", figures.by_category[(d, c)].records, figures.by_category[(d, c)].patients]
+            for d, c in keys
+        ]
+    per_category = Sheet(
+        str(_("Per service") if register == Register.KPR else _("Per category")),
+        [*category_columns, *count],
+        rows=category_rows,
+        total=[_("Total"), "", figures.total.records, figures.total.patients],
+        empty_text=_("No records for the year."),
+    )
 
     cells = sorted(figures.cells, key=lambda key: (key[0], _category_sort_key(key[1:])))
     per_month_category = Sheet(
@@ -330,7 +327,7 @@ def activity_sheets(
     return [
         summary,
         per_month,
-        *per_category,
+        per_category,
         per_month_category,
         condition_sheet,
         procedure_sheet,

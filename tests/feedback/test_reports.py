@@ -144,8 +144,7 @@ def test_activity_archive_is_an_xlsx_stored_in_an_aes_zip(people, staff, enqueue
     assert book.sheetnames == [
         "Sammendrag",
         "Per måned",
-        "Per kontakttype",
-        "Per ICD-10-kapittel",
+        "Per kategori",
         "Måned og kategori",
         "Tilstandskoder",
         "Prosedyrekoder",
