@@ -4,7 +4,18 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from portal.models import ContactPerson, ContactType, EpjVendor, Membership, Municipality, ServiceArea, Submitter, User
+from portal.models import (
+    AuditEvent,
+    ContactPerson,
+    ContactType,
+    EpjVendor,
+    ExternalIdentity,
+    Membership,
+    Municipality,
+    ServiceArea,
+    Submitter,
+    User,
+)
 
 
 class SubmitterAdminForm(forms.ModelForm):
@@ -83,3 +94,45 @@ class PortalUserAdmin(UserAdmin):
     ]
     list_display = ["username", "email", "registry_role", "epj_vendor", "is_active"]
     list_filter = ["registry_role", "is_active", "epj_vendor"]
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    """Which HelseID person signs in as which user. Made at sign-in or with `manage.py link_identity`
+    (the subject is a keyed hash: there is nothing meaningful to type in); removing one unlinks."""
+
+    list_display = ["user", "issuer", "created_at", "last_sign_in_at"]
+    list_filter = ["issuer"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["user", "issuer", "subject_hash", "created_at", "last_sign_in_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is append-only (the model, its queryset and, on PostgreSQL, a trigger
+    refuse changes). Registry staff search it at /revisjonslogg/."""
+
+    list_display = ["at", "kind", "username", "submitter_id", "object_type", "object_id", "ip"]
+    list_filter = ["kind"]
+    search_fields = ["=username", "=submitter_id", "=object_id", "=ip"]
+    date_hierarchy = "at"
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

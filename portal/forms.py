@@ -5,7 +5,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from portal.lib.norway import NumberError, normalize_norwegian_mobile
-from portal.models import ContactType, Register, Submitter
+from portal.models import AuditEventKind, ContactType, Register, Submitter
 from portal.validators import MOBILE_MESSAGES
 
 
@@ -83,3 +83,23 @@ class SubmitterSearchForm(DesignsystemetFormMixin, forms.Form):
     register = forms.ChoiceField(
         label=_("Register"), required=False, choices=[("", _("All registers")), *Register.choices]
     )
+
+
+class AuditSearchForm(DesignsystemetFormMixin, forms.Form):
+    user = forms.CharField(label=_("User"), required=False, max_length=150, help_text=_("Username, or part of it."))
+    kind = forms.ChoiceField(label=_("Event"), required=False, choices=[("", _("All events")), *AuditEventKind.choices])
+    submitter = forms.CharField(
+        label=_("Submitter"),
+        required=False,
+        max_length=200,
+        help_text=_("Name, organisation number or id."),
+    )
+    date_from = forms.DateField(label=_("From date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean() or {}
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return cleaned

@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal.validators import (
@@ -238,6 +239,10 @@ class User(AbstractUser):
     def is_registry_staff(self) -> bool:
         return self.registry_role in (self.RegistryRole.STAFF, self.RegistryRole.ADMIN)
 
+    @property
+    def is_registry_admin(self) -> bool:
+        return self.registry_role == self.RegistryRole.ADMIN
+
 
 class Membership(models.Model):
     """The user acts for the submitter; one person may act for several submitters."""
@@ -265,3 +270,121 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+# -- sign-in and audit ----------------------------------------------------------------------------
+
+
+class ExternalIdentity(models.Model):
+    """A person at an OpenID Connect provider (HelseID), mapped to a portal user.
+
+    `subject_hash` is a keyed hash (HMAC with IDENTITY_HASH_KEY) of the person's identifier: HelseID's
+    national identity number claim (`pid`) when present, else the provider's `sub`. The number itself is
+    never stored.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="external_identities")
+    issuer = models.CharField(_("issuer"), max_length=200)
+    subject_hash = models.CharField(_("subject (keyed hash)"), max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(_("last sign-in"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("external identity")
+        verbose_name_plural = _("external identities")
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject_hash"], name="external_identity_issuer_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.issuer}"
+
+
+class AuditEventKind(models.TextChoices):
+    """What happened. Others record their own kinds through `portal.audit.record(request, kind, ...)`."""
+
+    SIGN_IN = "sign_in", _("Signed in")
+    SIGN_IN_FAILED = "sign_in_failed", _("Sign-in failed")
+    SIGN_OUT = "sign_out", _("Signed out")
+    SESSION_EXPIRED = "session_expired", _("Session expired")
+    AUTHORIZATION_FAILED = "authorization_failed", _("Access refused")
+    RATE_LIMITED = "rate_limited", _("Too many attempts")
+    SUBMITTER_VIEWED = "submitter_viewed", _("Submitter page viewed")
+    SUBMISSIONS_VIEWED = "submissions_viewed", _("Submission list viewed")
+    RECEIPT_VIEWED = "receipt_viewed", _("Receipt viewed")
+    DOWNLOAD = "download", _("File downloaded")
+    EXTENSION_DECIDED = "extension_decided", _("Extension decided")
+    PASSWORD_RESENT = "password_resent", _("Feedback password sent again")
+    AUDIT_LOG_VIEWED = "audit_log_viewed", _("Audit log searched")
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Append-only: rows are inserted and read, never changed or removed through the ORM."""
+
+    def update(self, **kwargs: object) -> int:
+        raise AuditLogIsAppendOnly("Audit events cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("Audit events cannot be deleted.")
+
+    def _raw_delete(self, using: str) -> int:
+        raise AuditLogIsAppendOnly("Audit events cannot be deleted.")
+
+    def bulk_update(self, objs: object, fields: object, batch_size: int | None = None) -> int:
+        raise AuditLogIsAppendOnly("Audit events cannot be changed.")
+
+
+class AuditLogIsAppendOnly(Exception):
+    pass
+
+
+class AuditEvent(models.Model):
+    """One entry of the audit log: who did what, when and from where.
+
+    Users and submitters are kept as plain ids with a copy of the name, not as foreign keys: the log
+    outlives them, and deleting a user or a submitter must never touch (or be blocked by) the log.
+    Details never hold a password, a token or a national identity number (portal.audit scrubs them).
+    """
+
+    at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    # No `choices` here: apps add kinds without a migration; AuditEventKind names the known ones.
+    kind = models.CharField(_("event"), max_length=32)
+    user_id = models.BigIntegerField(_("user id"), null=True, blank=True)
+    username = models.CharField(_("user"), max_length=150, blank=True)
+    submitter_id = models.BigIntegerField(_("submitter id"), null=True, blank=True)
+    object_type = models.CharField(_("object type"), max_length=64, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    method = models.CharField(_("HTTP method"), max_length=8, blank=True)
+    path = models.CharField(_("path"), max_length=500, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        indexes = [
+            models.Index(fields=["kind", "at"], name="audit_kind_at_idx"),
+            models.Index(fields=["user_id", "at"], name="audit_user_at_idx"),
+            models.Index(fields=["submitter_id", "at"], name="audit_submitter_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind} {self.username}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None or kwargs.get("force_update"):
+            raise AuditLogIsAppendOnly("Audit events cannot be changed.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("Audit events cannot be deleted.")
+
+    def get_kind_display(self) -> str:
+        try:
+            return str(AuditEventKind(self.kind).label)
+        except ValueError:
+            return self.kind

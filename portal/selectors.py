@@ -6,9 +6,10 @@ import datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from portal.access import submitters_visible_to
-from portal.models import ContactPerson, Municipality, Register, Submitter
+from portal.models import AuditEvent, ContactPerson, Municipality, Register, Submitter
 
 
 def submitter_list(*, user: Any, query: str = "", kind: str = "", register: str = "") -> QuerySet[Submitter]:
@@ -50,3 +51,34 @@ def municipality_name(*, number: str, on: datetime.date) -> str | None:
 
 def municipality_is_valid_in_year(*, number: str, year: int) -> bool:
     return Municipality.objects.valid_in_year(year).filter(number=number).exists()
+
+
+def audit_events(
+    *,
+    user: str = "",
+    kind: str = "",
+    submitter: str = "",
+    date_from: datetime.date | None = None,
+    date_to: datetime.date | None = None,
+) -> QuerySet[AuditEvent]:
+    """The audit log, newest first, filtered for registry staff's search page. The caller checks that
+    the user is registry staff (the log covers every tenant)."""
+    events = AuditEvent.objects.all()
+    if user.strip():
+        events = events.filter(username__icontains=user.strip())
+    if kind:
+        events = events.filter(kind=kind)
+    query = submitter.strip()
+    if query:
+        compact = query.replace(" ", "")
+        matches = Q(name__icontains=query)
+        if compact.isdigit() and len(compact) <= 18:
+            matches |= Q(org_number=compact) | Q(pk=int(compact))
+        events = events.filter(submitter_id__in=Submitter.objects.filter(matches).values("pk"))
+    tz = timezone.get_current_timezone()
+    if date_from:
+        events = events.filter(at__gte=datetime.datetime.combine(date_from, datetime.time.min, tzinfo=tz))
+    if date_to:
+        end = datetime.datetime.combine(date_to + datetime.timedelta(days=1), datetime.time.min, tzinfo=tz)
+        events = events.filter(at__lt=end)
+    return events.order_by("-at", "-id")

@@ -7,10 +7,12 @@ DATABASE_URL and REDIS_URL; a missing value stops start-up with a clear message.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -50,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "csp",
     "ninja",
     "template_partials",
     "portal",
@@ -59,13 +62,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -220,6 +226,130 @@ LOGGING = {
 # Staff submitter list page size; the list is paginated for 60,000 rows.
 SUBMITTER_PAGE_SIZE = 50
 SUBMISSION_PAGE_SIZE = 25
+
+# --- Sign-in, sessions, audit and hardening (HelseID, portal.audit, portal.ratelimit) ------------------
+# OpenID Connect sign-in for people. Empty OIDC_ISSUER or OIDC_CLIENT_ID: no HelseID button.
+# HelseID: production https://helseid-sts.nhn.no, test https://helseid-sts.test.nhn.no.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="")
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="HelseID")
+# private_key_jwt (HelseID accepts nothing else), client_secret_basic or client_secret_post.
+OIDC_CLIENT_AUTH_METHOD = env.str("OIDC_CLIENT_AUTH_METHOD", default="private_key_jwt")
+if OIDC_CLIENT_AUTH_METHOD not in ("private_key_jwt", "client_secret_basic", "client_secret_post"):
+    raise ImproperlyConfigured(
+        "OIDC_CLIENT_AUTH_METHOD must be private_key_jwt, client_secret_basic or client_secret_post."
+    )
+# The client's private key, a JWK (as HelseID's self-service hands it out) or PEM: a file, or the text itself.
+OIDC_PRIVATE_KEY_FILE = env.str("OIDC_PRIVATE_KEY_FILE", default="")
+OIDC_PRIVATE_KEY = env.str("OIDC_PRIVATE_KEY", default="")
+OIDC_PRIVATE_KEY_ID = env.str("OIDC_PRIVATE_KEY_ID", default="")  # default: the JWK's kid, else its thumbprint
+OIDC_SIGNING_ALGORITHM = env.str("OIDC_SIGNING_ALGORITHM", default="")  # default: RS256 (RSA) or ES256 (EC)
+# "issuer" (HelseID's rule) or "endpoint" (the token/PAR endpoint, RFC 7523) as the assertion's audience.
+OIDC_ASSERTION_AUDIENCE = env.str("OIDC_ASSERTION_AUDIENCE", default="issuer")
+OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+if OIDC_ISSUER and OIDC_CLIENT_ID:
+    if OIDC_CLIENT_AUTH_METHOD == "private_key_jwt" and not (OIDC_PRIVATE_KEY_FILE or OIDC_PRIVATE_KEY):
+        raise ImproperlyConfigured(
+            "OIDC_CLIENT_AUTH_METHOD=private_key_jwt needs OIDC_PRIVATE_KEY_FILE or OIDC_PRIVATE_KEY."
+        )
+    if OIDC_CLIENT_AUTH_METHOD != "private_key_jwt" and not OIDC_CLIENT_SECRET:
+        raise ImproperlyConfigured(f"OIDC_CLIENT_AUTH_METHOD={OIDC_CLIENT_AUTH_METHOD} needs OIDC_CLIENT_SECRET.")
+OIDC_SCOPES = env.list(
+    "OIDC_SCOPES",
+    default=["openid", "profile", "helseid://scopes/identity/pid", "helseid://scopes/identity/security_level"],
+)
+# auto: pushed authorization requests when the provider offers them (HelseID requires them of new clients).
+OIDC_USE_PAR = env.str("OIDC_USE_PAR", default="auto")
+OIDC_ACR_VALUES = env.str("OIDC_ACR_VALUES", default="")
+OIDC_PROMPT = env.str("OIDC_PROMPT", default="")
+# Absolute URLs, when the one built from the request is not what the provider has registered.
+OIDC_REDIRECT_URI = env.str("OIDC_REDIRECT_URI", default="")
+OIDC_POST_LOGOUT_REDIRECT_URI = env.str("OIDC_POST_LOGOUT_REDIRECT_URI", default="")
+OIDC_PROVIDER_LOGOUT = env.bool("OIDC_PROVIDER_LOGOUT", default=True)
+# The person's identifier: the first of these claims present. Only a keyed hash of it is stored.
+OIDC_IDENTITY_CLAIMS = env.list("OIDC_IDENTITY_CLAIMS", default=["helseid://claims/identity/pid", "sub"])
+OIDC_SECURITY_LEVEL_CLAIM = env.str("OIDC_SECURITY_LEVEL_CLAIM", default="helseid://claims/identity/security_level")
+# HelseID's 4 is "high" (BankID, Buypass, Commfides); 0 turns the check off (providers without the claim).
+OIDC_REQUIRED_SECURITY_LEVEL = env.int("OIDC_REQUIRED_SECURITY_LEVEL", default=4)
+OIDC_CREATE_USERS = env.bool("OIDC_CREATE_USERS", default=True)
+OIDC_HTTP_TIMEOUT = env.float("OIDC_HTTP_TIMEOUT", default=10.0)
+OIDC_METADATA_TTL = env.int("OIDC_METADATA_TTL", default=3600)
+OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=30)
+# Username and password sign-in: for development only, off in production unless asked for.
+LOCAL_LOGIN_ENABLED = env.bool("LOCAL_LOGIN_ENABLED", default=DEBUG)
+AUTHENTICATION_BACKENDS = ["portal.backends.ExternalIdentityBackend"]
+if LOCAL_LOGIN_ENABLED:
+    AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
+
+# Sessions: signed out after SESSION_IDLE_TIMEOUT without a request, and SESSION_ABSOLUTE_TIMEOUT after
+# signing in (portal.middleware.SessionTimeoutMiddleware); the cookie lives no longer than that.
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
+SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", default=SESSION_COOKIE_AGE)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
+SESSION_COOKIE_SAMESITE = "Lax"  # Lax, not Strict: the session must survive the redirect back from HelseID
+CSRF_COOKIE_HTTPONLY = True  # pages take the token from the template (hx-headers), never from the cookie
+# __Host- cookies are HTTPS-only, bound to this host and path "/" (no subdomain can set or read them).
+SESSION_COOKIE_NAME = "__Host-sessionid" if SESSION_COOKIE_SECURE else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if CSRF_COOKIE_SECURE else "csrftoken"
+
+# The shared cache (rate limits, DPoP replay cache): Redis when REDIS_URL is set, else the database.
+# Never a per-process cache: gunicorn runs several processes and each would count on its own.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("CACHE_REDIS_URL", default=REDIS_URL),
+            "KEY_PREFIX": "portal",
+        }
+    }
+else:
+    # The table is made by `migrate` (portal.apps: createcachetable after migrating).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portal_cache"}}
+
+# Rate limits (portal.ratelimit): "count/window", window in s, m, h or d.
+RATE_LIMITS = {
+    "sign_in": env.str("RATE_LIMIT_SIGN_IN", default="10/15m"),  # failed attempts per username and address
+    "sign_in_start": env.str("RATE_LIMIT_SIGN_IN_START", default="30/5m"),  # HelseID sign-ins started per address
+    "password_resend": env.str("RATE_LIMIT_PASSWORD_RESEND", default="5/1h"),
+    "download": env.str("RATE_LIMIT_DOWNLOAD", default="120/10m"),
+}
+for _scope, _rate in RATE_LIMITS.items():
+    if not re.fullmatch(r"\s*[1-9]\d*\s*/\s*\d*\s*[smhd]\s*", _rate):
+        raise ImproperlyConfigured(f"Rate limit {_scope} = {_rate!r} is not like 10/15m.")
+# Reverse proxies in front that append to X-Forwarded-For: the client address for the audit log and
+# rate limits is the one the outermost of them saw. 0: REMOTE_ADDR.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# DPoP-bound access tokens (RFC 9449) on the intake API: how old a proof may be.
+DPOP_PROOF_MAX_AGE_SECONDS = env.int("DPOP_PROOF_MAX_AGE_SECONDS", default=60)
+
+# Content-Security-Policy (django-csp): nothing inline, nothing from elsewhere. Designsystemet's CSS
+# draws icons with data: SVGs. portal.middleware adds the OIDC provider to form-action (sign-out
+# continues there).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "manifest-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+        "upgrade-insecure-requests": not DEBUG,
+    },
+}
+# The same headers for every response (Django's SecurityMiddleware sets HSTS, nosniff, Referrer-Policy
+# and COOP above; X_FRAME_OPTIONS for browsers without frame-ancestors).
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Scrub national identity numbers and tokens from every log line, whatever logged them.
+LOGGING["filters"] = {"redact": {"()": "portal.logfilters.RedactFilter"}}
+LOGGING["handlers"]["console"]["filters"] = ["redact"]
+# --- end of sign-in, sessions, audit and hardening ---------------------------------------------------
 
 # --- Intake (submissions) -----------------------------------------------------------------------
 # The registry's addresses (HER-ids) in the national address register.

@@ -17,6 +17,7 @@ os.environ.setdefault("IDENTITY_HASH_KEY", "test-only-identity-hash-key")
 os.environ.setdefault("FEEDBACK_PASSWORD_KEY", "dGVzdC1vbmx5LWZlZWRiYWNrLXBhc3N3b3JkLWtleSE=")
 os.environ.setdefault("FEEDBACK_SMS_BACKEND", "feedback.sms.backends.database.SmsBackend")
 os.environ.setdefault("API_LOCAL_ISSUER_ENABLED", "true")
+os.environ.setdefault("LOCAL_LOGIN_ENABLED", "true")
 if not os.environ.get("VAR_DIR"):
     # A fresh runtime folder per test session (queue, test database), shared with the worker
     # that tests/test_worker.py starts through the inherited environment; removed at exit.
@@ -31,6 +32,11 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# The live server speaks plain HTTP, and browsers refuse __Host- cookies without Secure.
+SESSION_COOKIE_NAME = "sessionid"
+CSRF_COOKIE_NAME = "csrftoken"
+# A shared Redis (CI) outlives the test database: keep this session's rate-limit counters to itself.
+CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}-{os.urandom(4).hex()}"  # noqa: F405
 # Serve static files from the finders (no collectstatic in tests).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import views
-from portal.forms import SignInForm
+from portal import views, views_audit, views_auth
 from submissions.api import api as intake_api
 
 portal_patterns = [
     path("", views.home, name="home"),
-    path(
-        "logg-inn/",
-        auth_views.LoginView.as_view(
-            template_name="portal/login.html", authentication_form=SignInForm, redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
-    path("logg-ut/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logg-inn/", views_auth.sign_in, name="login"),
+    path("logg-inn/helseid/", views_auth.oidc_start, name="oidc_start"),
+    path("logg-inn/helseid/tilbake/", views_auth.oidc_callback, name="oidc_callback"),
+    path("logg-ut/", views_auth.sign_out, name="logout"),
+    path("revisjonslogg/", views_audit.audit_log, name="audit_log"),
     path("innsendere/<int:submitter_id>/", views.submitter_detail, name="submitter_detail"),
     path("innsendere/<int:submitter_id>/kontakter/ny/", views.contact_create, name="contact_create"),
     path(
@@ -42,5 +37,7 @@ urlpatterns = [
     path("", include("feedback.urls")),
     path("api/v1/", intake_api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The admin site has no sign-in of its own: the portal's (HelseID, rate limit, audit) serves it.
+    path("admin/login/", views_auth.admin_login),
     path("admin/", admin.site.urls),
 ]

@@ -6,16 +6,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from portal import access, selectors, services
+from portal import access, audit, selectors, services
 from portal.forms import ContactForm, SubmitterSearchForm
-from portal.models import Heartbeat
+from portal.models import AuditEventKind, Heartbeat
 from portal.readiness import feedback_readiness
 
 
@@ -43,6 +43,9 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         "query_string": query_without_page.urlencode(),
         "searched": any(filters.values()) if filters else False,
     }
+    if not page.object_list and not context["searched"] and not access.has_any_access(request.user):
+        # Signed in (e.g. with HelseID for the first time), but the registry has not given access yet.
+        return render(request, "portal/no_access.html")
     if request.htmx and request.htmx.target == "submitter-results":
         return render(request, "portal/home.html#results", context)
     return render(request, "portal/home.html", context)
@@ -52,6 +55,7 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 def submitter_detail(request: HtmxHttpRequest, submitter_id: int) -> HttpResponse:
     submitter = access.get_submitter_or_404(request.user, submitter_id)
+    audit.record(request, AuditEventKind.SUBMITTER_VIEWED, submitter=submitter)
     contacts = list(selectors.submitter_contacts(submitter=submitter))
     municipality = (
         selectors.municipality_name(number=submitter.municipality_number, on=timezone.localdate())
@@ -87,7 +91,7 @@ def contact_create(request: HtmxHttpRequest, submitter_id: int) -> HttpResponse:
 @login_required
 def contact_update(request: HtmxHttpRequest, submitter_id: int, contact_id: int) -> HttpResponse:
     submitter = access.get_editable_submitter_or_404(request.user, submitter_id)
-    contact = get_object_or_404(submitter.contacts, pk=contact_id)
+    contact = access.get_contact_or_404(request.user, submitter, contact_id)
     initial = {
         "name": contact.name,
         "email": contact.email,
@@ -106,7 +110,7 @@ def contact_update(request: HtmxHttpRequest, submitter_id: int, contact_id: int)
 @login_required
 def contact_delete(request: HtmxHttpRequest, submitter_id: int, contact_id: int) -> HttpResponse:
     submitter = access.get_editable_submitter_or_404(request.user, submitter_id)
-    contact = get_object_or_404(submitter.contacts, pk=contact_id)
+    contact = access.get_contact_or_404(request.user, submitter, contact_id)
     services.contact_delete(contact=contact)
     messages.success(request, _("The contact person %(name)s was removed.") % {"name": contact.name})
     return redirect("portal:submitter_detail", submitter_id=submitter.pk)

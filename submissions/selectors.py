@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404
 
 from portal import access
 from portal.models import Submitter
@@ -45,4 +44,4 @@ def get_submission_or_404(user: Any, submitter_id: int, submission_id: int) -> t
     try:
         return submitter, submitter.submissions.get(pk=submission_id)
     except Submission.DoesNotExist:
-        raise Http404("No such submission.") from None
+        raise access.refused(user, "submission", submission_id, submitter_id=submitter.pk) from None

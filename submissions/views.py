@@ -7,7 +7,8 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from portal import access
+from portal import access, audit
+from portal.models import AuditEventKind
 from portal.views import HtmxHttpRequest
 from submissions import selectors
 from submissions.forms import TestMessageForm
@@ -19,6 +20,7 @@ from submissions.models import Submission
 @login_required
 def submission_list(request: HtmxHttpRequest, submitter_id: int) -> HttpResponse:
     submitter = access.get_submitter_or_404(request.user, submitter_id)
+    audit.record(request, AuditEventKind.SUBMISSIONS_VIEWED, submitter=submitter)
     page = Paginator(selectors.submission_list(submitter=submitter), settings.SUBMISSION_PAGE_SIZE).get_page(
         request.GET.get("side")
     )
@@ -32,6 +34,9 @@ def submission_list(request: HtmxHttpRequest, submitter_id: int) -> HttpResponse
 @login_required
 def submission_detail(request: HtmxHttpRequest, submitter_id: int, submission_id: int) -> HttpResponse:
     submitter, submission = selectors.get_submission_or_404(request.user, submitter_id, submission_id)
+    audit.record(
+        request, AuditEventKind.RECEIPT_VIEWED, submitter=submitter, object_type="submission", object_id=submission.pk
+    )
     return render(
         request,
         "submissions/submission_detail.html",

@@ -19,6 +19,9 @@ from tests.factories import (
 
 PASSWORD = "correct horse battery"
 
+# A real OpenID Connect provider on 127.0.0.1 for the HelseID sign-in tests: fixtures `helseid`, `oidc_provider`.
+pytest_plugins = ["tests.oidc_provider"]
+
 
 @dataclass
 class World:

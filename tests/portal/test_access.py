@@ -101,3 +101,52 @@ def test_anonymous_users_are_sent_to_sign_in(world):
     response = Client().get(reverse("portal:submitter_detail", args=[world.municipality.pk]))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("portal:login"))
+
+
+def test_vendors_open_only_validation_feedback_of_their_customers(world):
+    from portal.access import feedback_kinds_visible_to, get_feedback_submitter_or_404
+    from portal.models import AuditEvent
+    from portal.readiness import FeedbackKind
+
+    everything = set(FeedbackKind.values)
+    assert feedback_kinds_visible_to(world.municipality_user, world.municipality) == everything
+    assert feedback_kinds_visible_to(world.staff_user, world.specialist) == everything
+    assert feedback_kinds_visible_to(world.vendor_user, world.municipality) == {
+        FeedbackKind.SCHEMA_VALIDATION,
+        FeedbackKind.CONTENT_VALIDATION,
+    }
+    assert feedback_kinds_visible_to(world.vendor_user, world.specialist) == set()
+    assert feedback_kinds_visible_to(world.outsider, world.municipality) == set()
+    assert get_feedback_submitter_or_404(world.vendor_user, world.municipality.pk, "content_validation")
+    from django.http import Http404
+
+    with pytest.raises(Http404):
+        get_feedback_submitter_or_404(world.vendor_user, world.municipality.pk, "activity")
+    refusal = AuditEvent.objects.get(kind="authorization_failed")
+    assert (refusal.user_id, refusal.object_id, refusal.details) == (
+        world.vendor_user.pk,
+        str(world.municipality.pk),
+        {"feedback_kind": "activity"},
+    )
+
+
+def test_who_has_any_access(world):
+    from portal.access import has_any_access
+
+    assert [has_any_access(getattr(world, actor)) for actor in ("municipality_user", "vendor_user", "staff_user")] == [
+        True,
+        True,
+        True,
+    ]
+    assert not has_any_access(world.outsider)
+
+
+def test_refusals_outside_a_request_are_logged_without_an_address(world):
+    from django.http import Http404
+
+    from portal.models import AuditEvent
+
+    with pytest.raises(Http404):
+        get_submitter_or_404(world.municipality_user, world.specialist.pk)
+    refusal = AuditEvent.objects.get(kind="authorization_failed")
+    assert (refusal.object_type, refusal.path, refusal.ip) == ("submitter", "", None)

@@ -9,7 +9,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Variables the test process itself sets or inherits; each case chooses its own.
-PORTAL_VARIABLES = {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "SECURE_SSL_REDIRECT", "DATABASE_URL", "REDIS_URL"}
+PORTAL_VARIABLES = {
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "DEBUG",
+    "SECURE_SSL_REDIRECT",
+    "DATABASE_URL",
+    "REDIS_URL",
+    # Set by the browser tests for the rest of the session; Django warns about it in `check --deploy`.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+}
 
 
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
