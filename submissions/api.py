@@ -18,7 +18,14 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
-from submissions.auth import TokenError, verify_access_token
+from submissions.auth import (
+    DPOP_ALGORITHMS,
+    TokenClient,
+    TokenError,
+    dpop_binding,
+    verify_access_token,
+    verify_dpop_proof,
+)
 from submissions.intake import ActivityMessage, IdentMessage, Outcome, Sender, submission_receive
 from submissions.models import ApiClient
 from submissions.schema import ErrorBody, Receipt
@@ -27,14 +34,53 @@ logger = logging.getLogger("submissions.api")
 
 
 class HelseIdBearer(HttpBearer):
+    """`Authorization: Bearer <token>`, or `Authorization: DPoP <token>` with a `DPoP` proof header for
+    DPoP-bound HelseID tokens (RFC 9449). A token bound to a key (cnf.jkt) is refused as a bearer token."""
+
     openapi_scheme = "bearer"
     openapi_bearerFormat = "JWT"
+
+    def __call__(self, request: HttpRequest) -> Sender | None:
+        # Parsed here rather than in HttpBearer, which in DEBUG logs a header it does not expect, token and all.
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "dpop":
+            return self.authenticate_dpop(request, token.strip())
+        if scheme.lower() == "bearer":
+            return self.authenticate(request, token.strip())
+        if scheme:
+            return self._refuse(request, "unsupported authorization scheme")
+        return None
 
     def authenticate(self, request: HttpRequest, token: str) -> Sender | None:
         try:
             claims = verify_access_token(token)
+            if dpop_binding(token) is not None:
+                raise TokenError("DPoP-bound token sent with the Bearer scheme; use DPoP and a proof")
         except TokenError as error:
             return self._refuse(request, str(error))
+        return self._sender(request, claims)
+
+    def authenticate_dpop(self, request: HttpRequest, token: str) -> Sender | None:
+        request.token_scheme = "dpop"  # type: ignore[attr-defined]  # noqa: S105 (a scheme name)
+        if not token:
+            return self._refuse(request, "missing DPoP token")
+        try:
+            claims = verify_access_token(token)
+            jkt = dpop_binding(token)
+            if jkt is None:
+                raise TokenError("DPoP scheme with a token that is not DPoP-bound (no cnf.jkt)")
+            verify_dpop_proof(
+                request.headers.get("DPoP"),
+                access_token=token,
+                jkt=jkt,
+                method=request.method or "",
+                url=request.build_absolute_uri(request.path),
+            )
+        except TokenError as error:
+            return self._refuse(request, str(error))
+        return self._sender(request, claims)
+
+    def _sender(self, request: HttpRequest, claims: TokenClient) -> Sender | None:
         client = ApiClient.objects.filter(client_id=claims.client_id).only("is_active").first()
         if client is None or not client.is_active:
             return self._refuse(request, f"client {claims.client_id!r} is not registered or is deactivated")
@@ -42,7 +88,7 @@ class HelseIdBearer(HttpBearer):
 
     @staticmethod
     def _refuse(request: HttpRequest, reason: str) -> None:
-        # The reason never contains the token; only why it was refused.
+        # The reason never contains the token or the proof; only why it was refused.
         logger.warning("API token refused from %s: %s", request.META.get("REMOTE_ADDR"), reason)
         request.token_refusal = reason  # type: ignore[attr-defined]
         return None
@@ -77,7 +123,11 @@ def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> JsonRespons
         reason = "missing bearer token"
         logger.warning("API request without token from %s", request.META.get("REMOTE_ADDR"))
     response = _error(401, "unauthorized", f"Tilgangstoken mangler eller er ugyldig ({reason}).")
-    response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if getattr(request, "token_scheme", None) == "dpop":
+        error = "invalid_dpop_proof" if "DPoP proof" in reason else "invalid_token"
+        response["WWW-Authenticate"] = f'DPoP error="{error}", algs="{" ".join(DPOP_ALGORITHMS)}"'
+    else:
+        response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return response
 
 

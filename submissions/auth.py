@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import hmac
 import json
 import logging
 import secrets
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +26,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
+from django.core.cache import cache
+
+from portal.lib.jwk import PRIVATE_MEMBERS, jwk_thumbprint
 
 logger = logging.getLogger(__name__)
 
@@ -196,3 +201,109 @@ def verify_access_token(token: str) -> TokenClient:
 
 def new_client_id() -> str:
     return f"local-{secrets.token_hex(8)}"
+
+
+# -- DPoP (RFC 9449): sender-constrained HelseID tokens -------------------------------------------------
+
+DPOP_ALGORITHMS = ["ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"]
+DPOP_MAX_PROOF_BYTES = 8192
+DPOP_MAX_JTI_LENGTH = 256
+
+
+def dpop_binding(token: str) -> str | None:
+    """The key thumbprint a token is bound to (`cnf.jkt`), or None for a plain bearer token.
+
+    Call only after verify_access_token accepted the token: this reads the claims without checking
+    the signature again.
+    """
+    claims = jwt.decode(token, options={"verify_signature": False})
+    confirmation = claims.get("cnf")
+    if confirmation is None:
+        return None
+    jkt = confirmation.get("jkt") if isinstance(confirmation, dict) else None
+    if not isinstance(jkt, str) or not jkt:
+        raise TokenError("token has a cnf claim without a jkt")
+    return jkt
+
+
+def _normalized_uri(uri: str) -> tuple[str, str, str]:
+    """Scheme, authority and path, compared without query or fragment (RFC 9449 4.3, step 9)."""
+    parts = urllib.parse.urlsplit(uri)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        raise TokenError("DPoP proof htu has a bad port") from None
+    host = (parts.hostname or "").lower()
+    default_port = {"https": 443, "http": 80}.get(scheme)
+    authority = host if port in (None, default_port) else f"{host}:{port}"
+    return scheme, authority, urllib.parse.unquote(parts.path or "/")
+
+
+def verify_dpop_proof(proof: str | None, *, access_token: str, jkt: str, method: str, url: str) -> None:
+    """Check a DPoP proof for a request with a DPoP-bound access token; raise TokenError if it fails.
+
+    The proof must be a JWT of typ dpop+jwt, signed (asymmetrically) with the public key in its own
+    `jwk` header, whose thumbprint is the token's cnf.jkt; name this request's method (htm) and URI
+    (htu); be issued within DPOP_PROOF_MAX_AGE_SECONDS (iat); carry the access token's hash (ath);
+    and have a jti never seen before (kept in the shared cache for as long as the proof is valid).
+    """
+    if not proof:
+        raise TokenError("DPoP proof missing")
+    if "," in proof or len(proof) > DPOP_MAX_PROOF_BYTES:
+        raise TokenError("exactly one DPoP proof expected")
+    try:
+        header = jwt.get_unverified_header(proof)
+    except jwt.PyJWTError:
+        raise TokenError("DPoP proof is malformed") from None
+    if header.get("typ") != "dpop+jwt":
+        raise TokenError(f"DPoP proof typ {header.get('typ')!r} is not dpop+jwt")
+    algorithm = header.get("alg")
+    if algorithm not in DPOP_ALGORITHMS:
+        raise TokenError(f"DPoP proof algorithm {algorithm!r} not allowed")
+    jwk = header.get("jwk")
+    if not isinstance(jwk, dict):
+        raise TokenError("DPoP proof has no jwk header")
+    if PRIVATE_MEMBERS.intersection(jwk):
+        raise TokenError("DPoP proof's jwk is not a public key")
+    try:
+        key = jwt.PyJWK.from_dict(jwk, algorithm=algorithm).key
+        thumbprint = jwk_thumbprint(jwk)
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise TokenError("DPoP proof's jwk is not a usable key") from None
+    leeway = settings.API_TOKEN_LEEWAY_SECONDS
+    try:
+        claims = jwt.decode(
+            proof,
+            key,
+            algorithms=[algorithm],
+            leeway=leeway,
+            options={"require": ["jti", "htm", "htu", "iat"], "verify_aud": False},
+        )
+    except jwt.PyJWTError as error:
+        raise TokenError(f"DPoP proof refused: {type(error).__name__}") from None
+    if not hmac.compare_digest(thumbprint, jkt):
+        raise TokenError("DPoP proof key is not the key the token is bound to (cnf.jkt)")
+    if claims["htm"] != method:
+        raise TokenError(f"DPoP proof htm {claims['htm']!r} is not {method}")
+    if not isinstance(claims["htu"], str) or _normalized_uri(claims["htu"]) != _normalized_uri(url):
+        raise TokenError("DPoP proof htu is not this request's URI")
+    issued_at = claims["iat"]
+    now = time.time()
+    if not isinstance(issued_at, int | float) or issued_at > now + leeway:
+        raise TokenError("DPoP proof issued in the future")
+    max_age = settings.DPOP_PROOF_MAX_AGE_SECONDS
+    if issued_at < now - max_age - leeway:
+        raise TokenError(f"DPoP proof older than {max_age} s")
+    expected_ath = base64.urlsafe_b64encode(hashlib.sha256(access_token.encode()).digest()).rstrip(b"=").decode()
+    ath = claims.get("ath")
+    if not isinstance(ath, str) or not hmac.compare_digest(ath, expected_ath):
+        raise TokenError("DPoP proof ath is not the hash of this access token")
+    jti = claims["jti"]
+    if not isinstance(jti, str) or not 0 < len(jti) <= DPOP_MAX_JTI_LENGTH:
+        raise TokenError("DPoP proof jti is missing or too long")
+    # Last, so that a proof refused for another reason does not use up its jti. cache.add is atomic on
+    # Redis and the database cache: of two requests with the same proof, one gets through.
+    replay_key = "dpop-jti:" + hashlib.sha256(f"{jkt}|{jti}".encode()).hexdigest()
+    if not cache.add(replay_key, 1, timeout=max_age + 2 * leeway + 1):
+        raise TokenError("DPoP proof replayed (jti seen before)")
