@@ -31,6 +31,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/bandit -c pyproject.toml -r portal submissions feedback -ll -q
 
 format: install
 	$(VENV)/bin/ruff format .
