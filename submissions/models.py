@@ -520,6 +520,38 @@ class SnapshotYear(models.Model):
         return f"{self.submitter_id} {self.register} {self.year} {self.dimension}={self.category}"
 
 
+class SnapshotRecord(models.Model):
+    """The snapshot's copy of each live activity record as it was counted: its aggregation columns only.
+
+    The nightly run compares the records received since the last run with these rows and applies only the
+    differences to SnapshotMonth and SnapshotYear, so that its work grows with the day's changes, not with
+    the size of the changed submitters. Written only by submissions.snapshot.
+    """
+
+    record_id = models.BigIntegerField(primary_key=True)  # Record.id; no constraint: the copy follows the record
+    submitter = models.ForeignKey(
+        Submitter, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    register = models.CharField(max_length=3)
+    year = models.PositiveSmallIntegerField()
+    month = models.PositiveSmallIntegerField()
+    patient_ref = models.CharField(max_length=100)
+    service_code = models.CharField(max_length=8)
+    contact_kind = models.CharField(max_length=32)
+    icd_chapter = models.CharField(max_length=8)
+    first_received_at = models.DateTimeField()
+    last_received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # A user's records in a year (month by month), and a month's records of a submitter.
+            models.Index(fields=["submitter", "register", "year", "month", "patient_ref"], name="snapshot_record_cell"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_id} {self.register} {self.year}-{self.month:02d}"
+
+
 class SnapshotRun(models.Model):
     """One refresh of the snapshot: the nightly incremental run, a full rebuild, or one submitter.
 

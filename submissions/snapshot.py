@@ -1,21 +1,24 @@
 """The daily view's snapshot: received activity counted per submitter, register, year, month and category.
 
-Live activity records (kind "activity", not deleted, with an event date) are counted in the database with
-INSERT ... SELECT, never row by row in Python. The unit of work is (submitter, register, year): its rows
-in SnapshotMonth and SnapshotYear are deleted and computed again from the records, in one transaction.
+Live activity records (kind "activity", not deleted, with an event date) are counted in the database, in
+bulk SQL, never row by row in Python. Three tables hold the result:
 
-- A full rebuild recomputes everything (the first run, and registry staff's "refresh all").
-- The nightly run recomputes the units with records received since the previous global run (less an
-  overlap, see `DAILY_VIEW_SNAPSHOT_OVERLAP_MINUTES`): the years of the records' event dates now, and of
-  their earlier versions (a changed event date can move a record to another year).
-- Registry staff can refresh one submitter (all its years) on demand.
+- SnapshotRecord: the snapshot's own copy of each live record's aggregation columns, as counted;
+- SnapshotMonth: records, distinct users (patient_ref), first and last received, per month and category;
+- SnapshotYear: the same for the year, with distinct users also from January through each month.
 
-Distinct users (patient_ref) can't be added up over months or categories, so every distinct count is
-taken from the records: per month, per year, and per year from 1 January through each month.
+Distinct users can't be added up over months or categories, so every distinct count comes from users.
+
+- A full rebuild copies the live records and counts everything (the first run; staff's "refresh all").
+- The nightly run compares the records received since the previous run (less an overlap for intake
+  transactions still open then) with their copies and applies only the differences: counts change by
+  the records added and removed, and distinct users by the users whose presence in a month or year
+  changed, found by looking up only those users' copies. Its work grows with the day's changes, not with
+  the size of the submitters that changed; and running it twice over the same records changes nothing.
+- Registry staff can recompute one submitter on demand.
 
 The SQL is the same on PostgreSQL and SQLite but for a few expressions (`_Dialect`). On PostgreSQL a full
-rebuild aggregates into temporary tables first, because only CREATE TABLE AS runs the aggregation in
-parallel (INSERT ... SELECT never does).
+rebuild aggregates into temporary tables first, because only CREATE TABLE AS runs in parallel.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ from submissions.models import (
     SNAPSHOT_DIMENSIONS,
     MessageKind,
     Record,
-    RecordVersion,
     SnapshotMonth,
+    SnapshotRecord,
     SnapshotRun,
     SnapshotYear,
 )
@@ -46,10 +49,11 @@ logger = logging.getLogger(__name__)
 
 MONTHS = range(1, 13)
 GLOBAL_SCOPES = (SnapshotRun.Scope.NIGHTLY, SnapshotRun.Scope.ALL)
-# Serialises snapshot runs on PostgreSQL (two runs deleting and inserting the same unit would collide).
+# Serialises snapshot runs on PostgreSQL (two runs changing the same rows would count twice).
 ADVISORY_LOCK_KEY = 0x5A4E_0004
-SCOPE_TABLE = "daily_snapshot_scope"
 SNAPSHOT_WORK_MEM_MB = 256
+COPY_INDEX = "snapshot_record_cell"
+COPY_INDEX_COLUMNS = "submitter_id, register, year, month, patient_ref"
 
 
 # -- SQL -------------------------------------------------------------------------------------------
@@ -69,22 +73,19 @@ class _Dialect:
             return f"CAST(EXTRACT(MONTH FROM {column}) AS integer)"
         return f"CAST(strftime('%%m', {column}) AS integer)"
 
-    def json_text(self, column: str, key: str) -> str:
+    def temporary(self, name: str, select: str) -> str:
+        """CREATE TABLE AS for a work table that lives as long as the transaction."""
         if self.postgresql:
-            return f"({column} ->> '{key}')"
-        return f"json_extract({column}, '$.{key}')"
+            return f"CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS {select}"
+        return f"CREATE TEMPORARY TABLE {name} AS {select}"
 
 
 def _dialect() -> _Dialect:
     return _Dialect(postgresql=connection.vendor == "postgresql")
 
 
-def _q(name: str) -> str:
-    return connection.ops.quote_name(name)
-
-
 _RECORD = Record._meta.db_table
-_VERSION = RecordVersion._meta.db_table
+_COPY = SnapshotRecord._meta.db_table
 _MONTH = SnapshotMonth._meta.db_table
 _YEAR = SnapshotYear._meta.db_table
 
@@ -94,52 +95,68 @@ _DIMENSIONS_SQL = " UNION ALL ".join(
     for register, dimensions in SNAPSHOT_DIMENSIONS.items()
     for dimension in dimensions
 )
-_CATEGORY_SQL = (
-    "CASE d.dimension WHEN 'service_code' THEN b.service_code WHEN 'contact_kind' THEN b.contact_kind "
-    "WHEN 'icd_chapter' THEN b.icd_chapter ELSE '' END"
+
+
+def _category(alias: str) -> str:
+    return (
+        f"CASE d.dimension WHEN 'service_code' THEN {alias}.service_code WHEN 'contact_kind' THEN "
+        f"{alias}.contact_kind WHEN 'icd_chapter' THEN {alias}.icd_chapter ELSE '' END"
+    )
+
+
+def _dimensions(alias: str) -> str:
+    return f"JOIN ({_DIMENSIONS_SQL}) d ON d.register = {alias}.register"
+
+
+_COPY_COLUMNS = (
+    "record_id, submitter_id, register, year, month, patient_ref, service_code, contact_kind, icd_chapter, "
+    "first_received_at, last_received_at"
 )
 _MONTH_COLUMNS = (
     "submitter_id, register, year, month, dimension, category, records, users, first_received_at, last_received_at"
 )
+_THROUGH = [f"users_through_{month}" for month in MONTHS]
 _YEAR_COLUMNS = (
     "submitter_id, register, year, dimension, category, records, users, "
-    + ", ".join(f"users_through_{month}" for month in MONTHS)
+    + ", ".join(_THROUGH)
     + ", first_received_at, last_received_at"
 )
+_CELL = ("submitter_id", "register", "year", "month", "dimension", "category")
+_YEAR_KEY = ("submitter_id", "register", "year", "dimension", "category")
 
 
-def _live_records_sql(dialect: _Dialect, *, scoped: bool) -> str:
-    """Live activity records with their year and month; restricted to the scope table's units if scoped."""
-    if scoped:
-        return (
-            "SELECT r.submitter_id, r.register, s.year AS year, "  # noqa: S608 (no user input in identifiers)
-            f"{dialect.month('r.event_date')} AS month, r.service_code, r.contact_kind, r.icd_chapter, "
-            "r.patient_ref, r.first_received_at, r.last_received_at "
-            f"FROM {_RECORD} r JOIN {SCOPE_TABLE} s ON s.submitter_id = r.submitter_id "
-            "AND s.register = r.register AND r.event_date >= s.date_from AND r.event_date < s.date_to "
-            "WHERE r.kind = %s AND r.is_deleted = %s"
-        )
+def _match(left: str, right: str, columns: tuple[str, ...]) -> str:
+    return " AND ".join(f"{left}.{column} = {right}.{column}" for column in columns)
+
+
+def _live_records(dialect: _Dialect, where: str = "") -> str:
+    """Live activity records in the copy's columns. Parameters: kind, is_deleted, then `where`'s."""
     return (
-        f"SELECT r.submitter_id, r.register, {dialect.year('r.event_date')} AS year, "  # noqa: S608
-        f"{dialect.month('r.event_date')} AS month, r.service_code, r.contact_kind, r.icd_chapter, "
-        "r.patient_ref, r.first_received_at, r.last_received_at "
-        f"FROM {_RECORD} r WHERE r.kind = %s AND r.is_deleted = %s AND r.event_date IS NOT NULL"
+        f"SELECT r.id AS record_id, r.submitter_id, r.register, {dialect.year('r.event_date')} AS year, "  # noqa: S608
+        f"{dialect.month('r.event_date')} AS month, r.patient_ref, r.service_code, r.contact_kind, r.icd_chapter, "
+        f"r.first_received_at, r.last_received_at FROM {_RECORD} r "
+        f"WHERE r.kind = %s AND r.is_deleted = %s AND r.event_date IS NOT NULL {where}"
     )
 
 
-def _month_select(dialect: _Dialect, *, scoped: bool) -> str:
+_LIVE = [MessageKind.ACTIVITY, False]
+
+
+def _month_select(where: str = "") -> str:
+    """Month rows counted from the copy (alias b), optionally restricted by `where`."""
+    category = _category("b")
     return (
-        f"SELECT b.submitter_id, b.register, b.year, b.month, d.dimension, {_CATEGORY_SQL} AS category, "  # noqa: S608
+        f"SELECT b.submitter_id, b.register, b.year, b.month, d.dimension, {category} AS category, "  # noqa: S608
         "COUNT(*) AS records, COUNT(DISTINCT b.patient_ref) AS users, "
         "MIN(b.first_received_at) AS first_received_at, MAX(b.last_received_at) AS last_received_at "
-        f"FROM ({_live_records_sql(dialect, scoped=scoped)}) b "
-        f"JOIN ({_DIMENSIONS_SQL}) d ON d.register = b.register "
-        f"GROUP BY b.submitter_id, b.register, b.year, b.month, d.dimension, {_CATEGORY_SQL}"
+        f"FROM {_COPY} b {_dimensions('b')} {where} "
+        f"GROUP BY b.submitter_id, b.register, b.year, b.month, d.dimension, {category}"
     )
 
 
-def _year_select(dialect: _Dialect, *, scoped: bool) -> str:
+def _year_select(where: str = "") -> str:
     """Per user first the month they first appear in; then the year's distinct users through each month."""
+    category = _category("b")
     through = ", ".join(
         f"SUM(CASE WHEN p.first_month <= {month} THEN 1 ELSE 0 END) AS users_through_{month}" for month in MONTHS
     )
@@ -148,105 +165,13 @@ def _year_select(dialect: _Dialect, *, scoped: bool) -> str:
         f"SUM(p.records) AS records, COUNT(*) AS users, {through}, "
         "MIN(p.first_received_at) AS first_received_at, MAX(p.last_received_at) AS last_received_at "
         "FROM ("
-        f"SELECT b.submitter_id, b.register, b.year, d.dimension, {_CATEGORY_SQL} AS category, b.patient_ref, "
+        f"SELECT b.submitter_id, b.register, b.year, d.dimension, {category} AS category, b.patient_ref, "
         "MIN(b.month) AS first_month, COUNT(*) AS records, "
         "MIN(b.first_received_at) AS first_received_at, MAX(b.last_received_at) AS last_received_at "
-        f"FROM ({_live_records_sql(dialect, scoped=scoped)}) b "
-        f"JOIN ({_DIMENSIONS_SQL}) d ON d.register = b.register "
-        f"GROUP BY b.submitter_id, b.register, b.year, d.dimension, {_CATEGORY_SQL}, b.patient_ref"
+        f"FROM {_COPY} b {_dimensions('b')} {where} "
+        f"GROUP BY b.submitter_id, b.register, b.year, d.dimension, {category}, b.patient_ref"
         ") p GROUP BY p.submitter_id, p.register, p.year, p.dimension, p.category"
     )
-
-
-_LIVE = [MessageKind.ACTIVITY, False]
-
-
-# -- units of work ---------------------------------------------------------------------------------
-
-
-def _create_scope_table(cursor: Any, dialect: _Dialect) -> None:
-    cursor.execute(f"DROP TABLE IF EXISTS {SCOPE_TABLE}")
-    suffix = " ON COMMIT DROP" if dialect.postgresql else ""
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE {SCOPE_TABLE} (submitter_id bigint NOT NULL, register varchar(3) NOT NULL, "
-        f"year integer NOT NULL, date_from date, date_to date){suffix}"
-    )
-
-
-def _fill_scope(cursor: Any, dialect: _Dialect, units_sql: str, params: list[Any]) -> int:
-    """Put the distinct (submitter, register, year) units that `units_sql` selects into the scope table."""
-    cursor.execute(
-        f"INSERT INTO {SCOPE_TABLE} (submitter_id, register, year) "  # noqa: S608
-        f"SELECT DISTINCT u.submitter_id, u.register, u.year FROM ({units_sql}) u WHERE u.year IS NOT NULL",
-        params,
-    )
-    # Dates as text: the same literal works for PostgreSQL's date and SQLite's ISO strings.
-    if dialect.postgresql:
-        cursor.execute(
-            f"UPDATE {SCOPE_TABLE} SET date_from = make_date(year, 1, 1), date_to = make_date(year + 1, 1, 1)"  # noqa: S608
-        )
-        cursor.execute(f"ANALYZE {SCOPE_TABLE}")  # temporary tables are never analysed automatically
-    else:
-        cursor.execute(
-            f"UPDATE {SCOPE_TABLE} SET date_from = printf('%04d-01-01', year), "  # noqa: S608
-            "date_to = printf('%04d-01-01', year + 1)"
-        )
-    cursor.execute(f"SELECT COUNT(*) FROM {SCOPE_TABLE}")  # noqa: S608
-    return cursor.fetchone()[0]
-
-
-def _changed_units_sql(dialect: _Dialect) -> str:
-    """Units with a record received after %s: the year of its event date now and of each earlier version.
-    Parameters: (since, kind) twice."""
-    version_year = f"CAST(SUBSTR({dialect.json_text('v.data', 'event_date')}, 1, 4) AS integer)"
-    return (
-        f"SELECT r.submitter_id, r.register, {dialect.year('r.event_date')} AS year "  # noqa: S608
-        f"FROM {_RECORD} r WHERE r.last_received_at > %s AND r.kind = %s "
-        "UNION "
-        f"SELECT r.submitter_id, r.register, {version_year} AS year "
-        f"FROM {_RECORD} r JOIN {_VERSION} v ON v.record_id = r.id "
-        "WHERE r.last_received_at > %s AND r.kind = %s AND v.data IS NOT NULL"
-    )
-
-
-def _submitter_units_sql(dialect: _Dialect) -> str:
-    """Every year the submitter has records in, or had rows in the snapshot for (to remove them)."""
-    return (
-        f"SELECT r.submitter_id, r.register, {dialect.year('r.event_date')} AS year "  # noqa: S608
-        f"FROM {_RECORD} r WHERE r.submitter_id = %s AND r.kind = %s "
-        f"UNION SELECT y.submitter_id, y.register, y.year FROM {_YEAR} y WHERE y.submitter_id = %s"
-    )
-
-
-def _recompute_scope(cursor: Any, dialect: _Dialect) -> None:
-    for table in (_MONTH, _YEAR):
-        cursor.execute(
-            f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM {SCOPE_TABLE} s "  # noqa: S608
-            f"WHERE s.submitter_id = {table}.submitter_id AND s.register = {table}.register "
-            f"AND s.year = {table}.year)"
-        )
-    cursor.execute(f"INSERT INTO {_MONTH} ({_MONTH_COLUMNS}) {_month_select(dialect, scoped=True)}", _LIVE)
-    cursor.execute(f"INSERT INTO {_YEAR} ({_YEAR_COLUMNS}) {_year_select(dialect, scoped=True)}", _LIVE)
-
-
-def _rebuild_all(cursor: Any, dialect: _Dialect) -> int:
-    cursor.execute(f"DELETE FROM {_MONTH}")  # noqa: S608
-    cursor.execute(f"DELETE FROM {_YEAR}")  # noqa: S608
-    if dialect.postgresql:
-        # CREATE TABLE AS may aggregate with parallel workers; INSERT ... SELECT may not.
-        for table, columns, select in (
-            (_MONTH, _MONTH_COLUMNS, _month_select(dialect, scoped=False)),
-            (_YEAR, _YEAR_COLUMNS, _year_select(dialect, scoped=False)),
-        ):
-            staging = f"{table}_staging"
-            cursor.execute(f"DROP TABLE IF EXISTS {staging}")
-            cursor.execute(f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS {select}", _LIVE)
-            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging}")  # noqa: S608
-    else:
-        cursor.execute(f"INSERT INTO {_MONTH} ({_MONTH_COLUMNS}) {_month_select(dialect, scoped=False)}", _LIVE)
-        cursor.execute(f"INSERT INTO {_YEAR} ({_YEAR_COLUMNS}) {_year_select(dialect, scoped=False)}", _LIVE)
-    cursor.execute(f"SELECT COUNT(*) FROM (SELECT DISTINCT submitter_id, register, year FROM {_YEAR}) u")  # noqa: S608
-    return cursor.fetchone()[0]
 
 
 def _lock(cursor: Any, dialect: _Dialect) -> None:
@@ -260,6 +185,271 @@ def _lock(cursor: Any, dialect: _Dialect) -> None:
 def _param(value: datetime.datetime) -> Any:
     """A datetime as the backend stores it (SQLite compares text: naive UTC)."""
     return connection.ops.adapt_datetimefield_value(value)
+
+
+def _drop(cursor: Any, dialect: _Dialect, tables: list[str]) -> None:
+    """Work tables go with the transaction on PostgreSQL (ON COMMIT DROP), but a run inside an outer transaction
+    (a savepoint) would meet them again, and SQLite keeps them for the connection: drop them before and after."""
+    if dialect.postgresql:
+        cursor.execute(f"DROP TABLE IF EXISTS {', '.join(tables)}")
+    else:
+        for table in tables:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _count(cursor: Any, sql: str, params: list[Any] | None = None) -> int:
+    cursor.execute(sql, params)
+    return cursor.fetchone()[0]
+
+
+# -- full rebuild ----------------------------------------------------------------------------------
+
+
+def _rebuild_all(cursor: Any, dialect: _Dialect) -> int:
+    # Pages read the month and year tables during the rebuild: DELETE keeps their old rows visible until the
+    # commit, where TRUNCATE would make readers wait. Nothing reads the copy but the snapshot itself.
+    cursor.execute(f"DELETE FROM {_MONTH}")  # noqa: S608
+    cursor.execute(f"DELETE FROM {_YEAR}")  # noqa: S608
+    if dialect.postgresql:
+        cursor.execute(f"TRUNCATE {_COPY}")
+        # A bulk load builds its index faster afterwards than row by row.
+        cursor.execute(f"DROP INDEX IF EXISTS {COPY_INDEX}")
+        cursor.execute(f"INSERT INTO {_COPY} ({_COPY_COLUMNS}) {_live_records(dialect)}", _LIVE)
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        cursor.execute(f"CREATE INDEX {COPY_INDEX} ON {_COPY} ({COPY_INDEX_COLUMNS})")
+        cursor.execute(f"ANALYZE {_COPY}")
+        # CREATE TABLE AS may aggregate with parallel workers; INSERT ... SELECT may not.
+        for table, columns, select in (
+            (_MONTH, _MONTH_COLUMNS, _month_select()),
+            (_YEAR, _YEAR_COLUMNS, _year_select()),
+        ):
+            staging = f"{table}_staging"
+            cursor.execute(f"DROP TABLE IF EXISTS {staging}")
+            cursor.execute(dialect.temporary(staging, select))
+            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging}")  # noqa: S608
+    else:
+        cursor.execute(f"DELETE FROM {_COPY}")  # noqa: S608
+        cursor.execute(f"INSERT INTO {_COPY} ({_COPY_COLUMNS}) {_live_records(dialect)}", _LIVE)
+        cursor.execute(f"INSERT INTO {_MONTH} ({_MONTH_COLUMNS}) {_month_select()}")
+        cursor.execute(f"INSERT INTO {_YEAR} ({_YEAR_COLUMNS}) {_year_select()}")
+    return _count(cursor, f"SELECT COUNT(*) FROM (SELECT DISTINCT submitter_id, register, year FROM {_YEAR}) u")  # noqa: S608
+
+
+# -- one submitter ---------------------------------------------------------------------------------
+
+
+def _recompute_submitter(cursor: Any, dialect: _Dialect, submitter_id: int) -> int:
+    for table in (_COPY, _MONTH, _YEAR):
+        cursor.execute(f"DELETE FROM {table} WHERE submitter_id = %s", [submitter_id])  # noqa: S608
+    cursor.execute(
+        f"INSERT INTO {_COPY} ({_COPY_COLUMNS}) {_live_records(dialect, 'AND r.submitter_id = %s')}",
+        [*_LIVE, submitter_id],
+    )
+    cursor.execute(
+        f"INSERT INTO {_MONTH} ({_MONTH_COLUMNS}) {_month_select('WHERE b.submitter_id = %s')}",
+        [submitter_id],
+    )
+    cursor.execute(
+        f"INSERT INTO {_YEAR} ({_YEAR_COLUMNS}) {_year_select('WHERE b.submitter_id = %s')}",
+        [submitter_id],
+    )
+    return _count(
+        cursor,
+        f"SELECT COUNT(*) FROM (SELECT DISTINCT register, year FROM {_YEAR} WHERE submitter_id = %s) u",  # noqa: S608
+        [submitter_id],
+    )
+
+
+# -- the nightly run: the differences --------------------------------------------------------------
+
+_WORK_TABLES = [
+    "snap_changed",
+    "snap_old",
+    "snap_new",
+    "snap_same",
+    "snap_users",
+    "snap_before",
+    "snap_after",
+    "snap_cells",
+    "snap_dirty",
+    "snap_firsts",
+    "snap_years",
+]
+_USER = "submitter_id, register, year, patient_ref"
+
+
+def _presence(dialect: _Dialect, name: str) -> str:
+    """Months and categories in which the changed records' users appear in the copy, as it is now."""
+    months = ", ".join(str(month) for month in MONTHS)
+    return dialect.temporary(
+        name,
+        f"SELECT DISTINCT c.submitter_id, c.register, c.year, c.month, d.dimension, {_category('c')} AS category, "  # noqa: S608
+        f"c.patient_ref FROM snap_users u JOIN {_COPY} c ON c.submitter_id = u.submitter_id "
+        "AND c.register = u.register AND c.year = u.year "
+        # Listing the months lets the index (submitter, register, year, month, user) find one user's rows.
+        f"AND c.month IN ({months}) AND c.patient_ref = u.patient_ref {_dimensions('c')}",
+    )
+
+
+def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> int:
+    """Apply the differences between the records received after `since` and their copies. Returns the number of
+    (submitter, register, year) units touched."""
+    ts = "CAST(NULL AS timestamp with time zone)" if dialect.postgresql else "NULL"
+    cursor.execute(
+        dialect.temporary(
+            "snap_changed",
+            f"SELECT r.id AS record_id FROM {_RECORD} r WHERE r.last_received_at > %s AND r.kind = %s",  # noqa: S608
+        ),
+        [_param(since), MessageKind.ACTIVITY],
+    )
+    cursor.execute(
+        dialect.temporary(
+            "snap_old",
+            f"SELECT o.* FROM {_COPY} o JOIN snap_changed x ON x.record_id = o.record_id",  # noqa: S608
+        )
+    )
+    cursor.execute(
+        dialect.temporary(
+            "snap_new",
+            f"SELECT n.* FROM ({_live_records(dialect, 'AND r.id IN (SELECT record_id FROM snap_changed)')}) n",  # noqa: S608
+        ),
+        _LIVE,
+    )
+    # Records whose copy is already what they are (counted by an earlier run, e.g. in the overlap).
+    same = " AND ".join(f"n.{column} = o.{column}" for column in _COPY_COLUMNS.split(", "))
+    cursor.execute(dialect.temporary("snap_same", f"SELECT o.record_id FROM snap_old o JOIN snap_new n ON {same}"))  # noqa: S608
+    for table in ("snap_old", "snap_new"):
+        cursor.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT record_id FROM snap_same)")  # noqa: S608
+    cursor.execute(
+        dialect.temporary(
+            "snap_users",
+            f"SELECT {_USER} FROM snap_old UNION SELECT {_USER} FROM snap_new",  # noqa: S608
+        )
+    )
+    units = _count(cursor, "SELECT COUNT(*) FROM (SELECT DISTINCT submitter_id, register, year FROM snap_users) u")
+    if not units:
+        return 0
+    if dialect.postgresql:
+        for table in ("snap_old", "snap_new", "snap_users"):
+            cursor.execute(f"ANALYZE {table}")  # temporary tables are never analysed automatically
+    cursor.execute(_presence(dialect, "snap_before"))
+    # The copy becomes what the records are.
+    cursor.execute(f"DELETE FROM {_COPY} WHERE record_id IN (SELECT record_id FROM snap_old)")  # noqa: S608
+    cursor.execute(f"INSERT INTO {_COPY} ({_COPY_COLUMNS}) SELECT {_COPY_COLUMNS} FROM snap_new")  # noqa: S608
+    cursor.execute(_presence(dialect, "snap_after"))
+
+    # Per cell: records added and removed, users who appeared and disappeared, received times.
+    key = "submitter_id, register, year, month, dimension, category"
+    cursor.execute(
+        dialect.temporary(
+            "snap_cells",
+            f"SELECT {key}, SUM(added) - SUM(removed) AS records, SUM(appeared) - SUM(disappeared) AS users, "  # noqa: S608
+            "MIN(new_first) AS new_first, MAX(new_last) AS new_last, "
+            "MIN(old_first) AS old_first, MAX(old_last) AS old_last FROM ("
+            f"SELECT n.submitter_id, n.register, n.year, n.month, d.dimension, {_category('n')} AS category, "
+            "1 AS added, 0 AS removed, 0 AS appeared, 0 AS disappeared, n.first_received_at AS new_first, "
+            f"n.last_received_at AS new_last, {ts} AS old_first, {ts} AS old_last FROM snap_new n {_dimensions('n')} "
+            f"UNION ALL SELECT o.submitter_id, o.register, o.year, o.month, d.dimension, {_category('o')}, "
+            f"0, 1, 0, 0, {ts}, {ts}, o.first_received_at, o.last_received_at FROM snap_old o {_dimensions('o')} "
+            f"UNION ALL SELECT {key}, 0, 0, 1, 0, {ts}, {ts}, {ts}, {ts} FROM snap_after "
+            f"UNION ALL SELECT {key}, 0, 0, 0, 1, {ts}, {ts}, {ts}, {ts} FROM snap_before"
+            # A user's presence in a cell changes only with a record added to or removed from it: the cells
+            # of the changed users' other months stay as they are.
+            f") x GROUP BY {key} HAVING SUM(added) + SUM(removed) > 0",
+        )
+    )
+    # Cells whose first or last received record went and nothing newer (older) came: recount their times.
+    cursor.execute(
+        dialect.temporary(
+            "snap_dirty",
+            f"SELECT c.submitter_id, c.register, c.year, c.month, c.dimension, c.category FROM snap_cells c "  # noqa: S608
+            f"JOIN {_MONTH} m ON {_match('m', 'c', _CELL)} WHERE "
+            "(c.old_last IS NOT NULL AND c.old_last >= m.last_received_at "
+            "AND (c.new_last IS NULL OR c.new_last < c.old_last)) OR "
+            "(c.old_first IS NOT NULL AND c.old_first <= m.first_received_at "
+            "AND (c.new_first IS NULL OR c.new_first > c.old_first))",
+        )
+    )
+    cursor.execute(
+        f"UPDATE {_MONTH} SET records = {_MONTH}.records + c.records, users = {_MONTH}.users + c.users, "  # noqa: S608
+        f"first_received_at = CASE WHEN c.new_first < {_MONTH}.first_received_at THEN c.new_first "
+        f"ELSE {_MONTH}.first_received_at END, "
+        f"last_received_at = CASE WHEN c.new_last > {_MONTH}.last_received_at THEN c.new_last "
+        f"ELSE {_MONTH}.last_received_at END "
+        f"FROM snap_cells c WHERE {_match(_MONTH, 'c', _CELL)}"
+    )
+    cursor.execute(
+        f"INSERT INTO {_MONTH} ({_MONTH_COLUMNS}) SELECT {key}, records, users, new_first, new_last "  # noqa: S608
+        "FROM snap_cells c WHERE c.records > 0 "
+        f"AND NOT EXISTS (SELECT 1 FROM {_MONTH} m WHERE {_match('m', 'c', _CELL)})"
+    )
+    cursor.execute(
+        f"DELETE FROM {_MONTH} WHERE records = 0 AND EXISTS (SELECT 1 FROM snap_cells c "  # noqa: S608
+        f"WHERE {_match(_MONTH, 'c', _CELL)})"
+    )
+    category = _category("b")
+    cursor.execute(
+        f"UPDATE {_MONTH} SET first_received_at = t.first_at, last_received_at = t.last_at FROM ("  # noqa: S608
+        f"SELECT b.submitter_id, b.register, b.year, b.month, d.dimension, {category} AS category, "
+        "MIN(b.first_received_at) AS first_at, MAX(b.last_received_at) AS last_at "
+        f"FROM {_COPY} b {_dimensions('b')} JOIN snap_dirty y ON y.submitter_id = b.submitter_id "
+        "AND y.register = b.register AND y.year = b.year AND y.month = b.month "
+        f"AND y.dimension = d.dimension AND y.category = {category} "
+        f"GROUP BY b.submitter_id, b.register, b.year, b.month, d.dimension, {category}"
+        f") t WHERE {_match(_MONTH, 't', _CELL)}"
+    )
+
+    # The year: users through each month change when a user's first month in the year changes.
+    user_key = "submitter_id, register, year, dimension, category, patient_ref"
+    cursor.execute(
+        dialect.temporary(
+            "snap_firsts",
+            f"SELECT {user_key}, MIN(before_month) AS before_first, MIN(after_month) AS after_first FROM ("  # noqa: S608
+            f"SELECT {user_key}, month AS before_month, CAST(NULL AS integer) AS after_month FROM snap_before "
+            f"UNION ALL SELECT {user_key}, NULL, month FROM snap_after) x GROUP BY {user_key}",
+        )
+    )
+    deltas = ", ".join(
+        f"SUM(CASE WHEN after_first <= {m} THEN 1 ELSE 0 END) - SUM(CASE WHEN before_first <= {m} THEN 1 ELSE 0 END)"
+        for m in MONTHS
+    )
+    zeros = ", ".join(f"0 AS through_{m}" for m in MONTHS)
+    sums = ", ".join(f"SUM(through_{m}) AS through_{m}" for m in MONTHS)
+    year_key = "submitter_id, register, year, dimension, category"
+    cursor.execute(
+        dialect.temporary(
+            "snap_years",
+            f"SELECT {year_key}, SUM(records) AS records, {sums} FROM ("  # noqa: S608
+            f"SELECT {year_key}, 1 AS is_cell, SUM(records) AS records, {zeros} FROM snap_cells GROUP BY {year_key} "
+            f"UNION ALL SELECT {year_key}, 0, 0, {deltas} FROM snap_firsts GROUP BY {year_key}"
+            f") x GROUP BY {year_key} HAVING SUM(is_cell) > 0",
+        )
+    )
+    through_updates = ", ".join(
+        f"{column} = {_YEAR}.{column} + c.through_{m}" for m, column in zip(MONTHS, _THROUGH, strict=True)
+    )
+    cursor.execute(
+        f"UPDATE {_YEAR} SET records = {_YEAR}.records + c.records, users = {_YEAR}.users + c.through_12, "  # noqa: S608
+        f"{through_updates} FROM snap_years c WHERE {_match(_YEAR, 'c', _YEAR_KEY)}"
+    )
+    placeholder = _param(timezone.now())  # the times are taken from the month rows just below
+    cursor.execute(
+        f"INSERT INTO {_YEAR} ({_YEAR_COLUMNS}) SELECT {year_key}, records, through_12, "  # noqa: S608
+        f"{', '.join(f'through_{m}' for m in MONTHS)}, %s, %s FROM snap_years c WHERE c.records > 0 "
+        f"AND NOT EXISTS (SELECT 1 FROM {_YEAR} y WHERE {_match('y', 'c', _YEAR_KEY)})",
+        [placeholder, placeholder],
+    )
+    cursor.execute(
+        f"DELETE FROM {_YEAR} WHERE records = 0 AND EXISTS (SELECT 1 FROM snap_years c "  # noqa: S608
+        f"WHERE {_match(_YEAR, 'c', _YEAR_KEY)})"
+    )
+    cursor.execute(
+        f"UPDATE {_YEAR} SET first_received_at = t.first_at, last_received_at = t.last_at FROM ("  # noqa: S608
+        f"SELECT m.submitter_id, m.register, m.year, m.dimension, m.category, MIN(m.first_received_at) AS first_at, "
+        f"MAX(m.last_received_at) AS last_at FROM {_MONTH} m JOIN snap_years c ON {_match('m', 'c', _YEAR_KEY)} "
+        f"GROUP BY m.submitter_id, m.register, m.year, m.dimension, m.category) t WHERE {_match(_YEAR, 't', _YEAR_KEY)}"
+    )
+    return units
 
 
 # -- the service -----------------------------------------------------------------------------------
@@ -284,21 +474,14 @@ def snapshot_rebuild(*, now: datetime.datetime | None = None) -> RefreshResult:
 
 
 def snapshot_update_changed(*, since: datetime.datetime, now: datetime.datetime | None = None) -> RefreshResult:
-    """Recompute the units with records received after `since`."""
+    """Apply the records received after `since`."""
     as_of = now or timezone.now()
     dialect = _dialect()
-    units_sql = _changed_units_sql(dialect)
-    params = [_param(since), MessageKind.ACTIVITY] * 2
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor, dialect)
-        _create_scope_table(cursor, dialect)
-        try:
-            units = _fill_scope(cursor, dialect, units_sql, params)
-            if units:
-                _recompute_scope(cursor, dialect)
-        finally:
-            if not dialect.postgresql:
-                cursor.execute(f"DROP TABLE IF EXISTS {SCOPE_TABLE}")
+        _drop(cursor, dialect, _WORK_TABLES)
+        units = _apply_changes(cursor, dialect, since)
+        _drop(cursor, dialect, _WORK_TABLES)
     return RefreshResult(units=units, full=False, changes_since=since, as_of=as_of)
 
 
@@ -308,16 +491,7 @@ def snapshot_update_submitter(*, submitter_id: int, now: datetime.datetime | Non
     dialect = _dialect()
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor, dialect)
-        _create_scope_table(cursor, dialect)
-        try:
-            units = _fill_scope(
-                cursor, dialect, _submitter_units_sql(dialect), [submitter_id, MessageKind.ACTIVITY, submitter_id]
-            )
-            if units:
-                _recompute_scope(cursor, dialect)
-        finally:
-            if not dialect.postgresql:
-                cursor.execute(f"DROP TABLE IF EXISTS {SCOPE_TABLE}")
+        units = _recompute_submitter(cursor, dialect, submitter_id)
     return RefreshResult(units=units, full=False, changes_since=None, as_of=as_of)
 
 
