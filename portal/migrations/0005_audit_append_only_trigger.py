@@ -14,8 +14,10 @@ CREATE = [
     """
     CREATE OR REPLACE FUNCTION portal_auditevent_append_only() RETURNS trigger AS $$
     BEGIN
-        RAISE EXCEPTION 'portal_auditevent is append-only: % refused', TG_OP
-            USING ERRCODE = 'insufficient_privilege';
+        -- The message is concatenated: a percent sign would be taken for a driver placeholder.
+        RAISE EXCEPTION USING
+            MESSAGE = 'portal_auditevent is append-only: ' || TG_OP || ' refused',
+            ERRCODE = 'insufficient_privilege';
     END;
     $$ LANGUAGE plpgsql
     """,
