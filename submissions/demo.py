@@ -478,9 +478,36 @@ def _write_submissions(plan: Plan, org_numbers: dict[int, str]) -> None:
                 receipt=_receipt(delivery, message_id),
             )
         )
-    created = Submission.objects.bulk_create(rows, batch_size=5000)
-    for delivery, submission in zip(plan.deliveries, created, strict=True):
+    if connection.vendor == "postgresql":
+        _copy_submissions(rows)
+    else:
+        Submission.objects.bulk_create(rows, batch_size=5000)
+    for delivery, submission in zip(plan.deliveries, rows, strict=True):
         delivery.pk = submission.pk
+
+
+_SUBMISSION_COLUMNS = (
+    "id", "submitter_id", "message_id", "client_org_number", "client_id", "body_sha256", "register", "kind", "mode",
+    "channel", "schema_version", "period_start", "period_end", "status", "validate_only", "system_name",
+    "system_version", "received_at", "count_received", "count_created", "count_updated", "count_deleted",
+    "count_unchanged", "count_invalid", "count_errors", "count_warnings", "receipt",
+)  # fmt: skip
+
+
+def _copy_submissions(rows: list[Submission]) -> None:
+    """PostgreSQL: ids from the sequence, rows with COPY (hundreds of thousands in seconds, not minutes)."""
+    table = Submission._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(rows)]
+        )
+        for submission, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            submission.pk = submission.id = pk
+        with cursor.copy(f"COPY {table} ({', '.join(_SUBMISSION_COLUMNS)}) FROM STDIN") as copy:
+            for submission in rows:
+                values = [getattr(submission, column) for column in _SUBMISSION_COLUMNS]
+                values[-1] = json.dumps(submission.receipt)
+                copy.write_row(values)
 
 
 def _month_days(year: int, month: int, unit: Unit) -> int:

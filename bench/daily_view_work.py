@@ -1,0 +1,238 @@
+"""The part of bench/daily_view.py that runs inside Django (`manage.py shell`): time the snapshot's full rebuild,
+send one day of changes through the real intake, time the nightly run, check a sample, and prepare sessions
+and paths for the load test. Prints RESULT and a JSON object."""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import json
+import os
+import random
+import time
+import uuid
+
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+from django.utils import timezone
+
+from portal.models import Submitter, User
+from submissions import snapshot
+from submissions.intake import Sender, submission_receive
+from submissions.models import Deadline, Record, SnapshotMonth, SnapshotYear, Submission
+
+
+def main(*, day: int) -> None:
+
+    rng = random.Random(4)
+    result = {}
+    today = timezone.localdate()
+    year = today.year
+
+    def timed(name, function, **kwargs):
+        started = time.perf_counter()
+        value = function(**kwargs)
+        result[name] = {"seconds": round(time.perf_counter() - started, 2), "load": list(os.getloadavg())}
+        return value
+
+    # A settled database, as autovacuum leaves it some time after a bulk load.
+    with connection.cursor() as cursor:
+        for table in ("submissions_record", "submissions_recordversion", "submissions_submission"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+    # 1. Full rebuild.
+    rebuild = timed("full_rebuild", snapshot.snapshot_rebuild)
+    result["full_rebuild"]["units"] = rebuild.units
+    with connection.cursor() as cursor:
+        for table in ("submissions_snapshotrecord", "submissions_snapshotmonth", "submissions_snapshotyear"):
+            cursor.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
+            result.setdefault("rows", {})[table] = cursor.fetchone()[0]
+
+    # 2. One day of changes from the daily reporters, in proportion to their size this year.
+    daily = set(
+        Submission.objects.filter(mode="change", kind="activity", received_at__year=year)
+        .values_list("submitter_id", flat=True)
+        .distinct()
+    )
+    sizes = dict(
+        SnapshotYear.objects.filter(year=year, dimension="total", submitter_id__in=daily).values_list(
+            "submitter_id", "records"
+        )
+    )
+    ids = list(sizes)
+    shares = collections.Counter(rng.choices(ids, weights=[sizes[i] for i in ids], k=day))
+    submitters = {s.pk: s for s in Submitter.objects.filter(pk__in=list(shares))}
+    existing = collections.defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT submitter_id, record_id, data FROM (SELECT submitter_id, record_id, data, "
+            "row_number() OVER (PARTITION BY submitter_id ORDER BY id DESC) AS n FROM submissions_record "
+            "WHERE submitter_id = ANY(%s) AND event_date >= %s AND NOT is_deleted AND kind = 'activity') r "
+            "WHERE n <= 40",
+            [list(shares), datetime.date(year, 1, 1)],
+        )
+        for submitter_id, record_id, data in cursor.fetchall():
+            existing[submitter_id].append((record_id, data if isinstance(data, dict) else json.loads(data)))
+    kpr_codes = ["1", "2", "6", "10", "11", "14", "15", "29", "30", "31"]
+    npr = [("outpatient", "F32.1"), ("outpatient", "J45.9"), ("admission", "I10"), ("day_patient", "M54.5")]
+    messages = []
+    for submitter_id, count in shares.items():
+        submitter = submitters[submitter_id]
+        register = "KPR" if submitter.reports_kpr and not submitter.reports_npr else "NPR"
+        old = existing.get(submitter_id, [])
+        records = []
+        for _ in range(count):
+            roll = rng.random()
+            if roll < 0.03 and old:
+                record_id, _data = old.pop()
+                records.append({"record_id": record_id, "operation": "delete"})
+                continue
+            day = today - datetime.timedelta(days=rng.choice([1, 1, 1, 2, 3, 7, 20]))
+            if roll < 0.15 and old:
+                record_id, data = old.pop()
+                record = {
+                    k: v
+                    for k, v in data.items()
+                    if k
+                    in (
+                        "patient_ref",
+                        "event_date",
+                        "unit_id",
+                        "service_code",
+                        "municipality_number",
+                        "contact_kind",
+                        "condition_codes",
+                        "procedure_codes",
+                    )
+                }
+                record.update(record_id=record_id, operation="upsert")
+                if register == "KPR":
+                    record["service_code"] = rng.choice(kpr_codes)
+                else:
+                    record["contact_kind"] = rng.choice(npr)[0]
+            else:
+                record = {
+                    "record_id": f"day-{uuid.uuid4().hex[:12]}",
+                    "operation": "upsert",
+                    "patient_ref": f"p{submitter_id}-{rng.randrange(max(10, sizes[submitter_id] // 3))}",
+                    "event_date": day.isoformat(),
+                }
+                if register == "KPR":
+                    record.update(
+                        service_code=rng.choice(kpr_codes),
+                        municipality_number=submitter.municipality_number or "0301",
+                        unit_id="hjemmetjenesten",
+                    )
+                else:
+                    kind, code = rng.choice(npr)
+                    record.update(contact_kind=kind, condition_codes=[code], procedure_codes=[], unit_id="poliklinikk")
+            records.append(record)
+        for start in range(0, len(records), 500):
+            sender = {"org_number": submitter.org_number}
+            if submitter.kind == "municipality":
+                sender["municipality_number"] = submitter.municipality_number
+            messages.append(
+                (
+                    submitter.org_number,
+                    {
+                        "message_id": str(uuid.uuid4()),
+                        "register": register,
+                        "kind": "activity",
+                        "schema_version": "1.0",
+                        "mode": "change",
+                        "recipient": {"org_her_id": 85217, "service_her_id": 122612 if register == "KPR" else 94378},
+                        "sender": sender,
+                        "system": {"name": "Benchmark", "version": "1"},
+                        "contacts": [],
+                        "records": records[start : start + 500],
+                    },
+                )
+            )
+    since = timezone.now()
+
+    def send_day():
+        statuses = collections.Counter()
+        for org, message in messages:
+            outcome = submission_receive(body=json.dumps(message).encode(), sender=Sender(org_numbers=frozenset({org})))
+            statuses[outcome.receipt["status"] if outcome.receipt else outcome.http_status] += 1
+        return statuses
+
+    statuses = timed("intake_of_the_day", send_day)
+    result["day"] = {
+        "records": day,
+        "submitters": len(shares),
+        "messages": len(messages),
+        "statuses": dict(statuses),
+        "changed_records": Record.objects.filter(last_received_at__gt=since).count(),
+    }
+
+    # 3. The nightly run over the day, and once more (nothing new in it).
+    overlap = datetime.timedelta(minutes=settings.DAILY_VIEW_SNAPSHOT_OVERLAP_MINUTES)
+    nightly = timed("nightly_incremental", snapshot.snapshot_update_changed, since=since - overlap)
+    result["nightly_incremental"]["units"] = nightly.units
+    timed("nightly_again_nothing_new", snapshot.snapshot_update_changed, since=since - overlap)
+
+    # 4. Check a sample of changed submitters against the records.
+    sample = rng.sample(list(shares), min(40, len(shares)))
+    mismatches = 0
+    for submitter_id in sample:
+        live = collections.Counter()
+        for register, month in Record.objects.filter(
+            submitter_id=submitter_id, kind="activity", is_deleted=False, event_date__year=year
+        ).values_list("register", "event_date__month"):
+            live[(register, month)] += 1
+        snap = {
+            (r, m): n
+            for r, m, n in SnapshotMonth.objects.filter(
+                submitter_id=submitter_id, year=year, dimension="total"
+            ).values_list("register", "month", "records")
+        }
+        mismatches += snap != dict(live)
+    result["sample_mismatches"] = mismatches
+
+    # 5. Sessions and paths for the load test.
+    def session(username):
+        user = User.objects.get(username=username)
+        store = SessionStore()
+        store[SESSION_KEY] = str(user.pk)
+        store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        store.create()
+        return store.session_key
+
+    oslo = Submitter.objects.get(municipality_number="0301", kind="municipality")
+    specialist = User.objects.get(username="spesialist").memberships.first().submitter_id
+    others = []
+    for kind in ("municipality", "health_trust", "contract_specialist", "private_institution", "other_private"):
+        others += list(Submitter.objects.filter(kind=kind).order_by("?").values_list("pk", flat=True)[:40])
+    npr_deadline = (
+        Deadline.objects.filter(register="NPR", period_start__year=year, due_date__lt=today)
+        .order_by("-due_date")
+        .first()
+    )
+    result["sessions"] = {"kommune": session("kommune"), "spesialist": session("spesialist"), "fhi": session("fhi")}
+    result["paths"] = {
+        "oslo": [
+            f"/innsendere/{oslo.pk}/mottatte-data/",
+            f"/innsendere/{oslo.pk}/mottatte-data/?aar={year - 1}",
+            f"/innsendere/{oslo.pk}/mottatte-data/?kategori=service_code:6",
+            f"/innsendere/{oslo.pk}/mottatte-data/?kategori=service_code:10",
+        ],
+        "specialist": [
+            f"/innsendere/{specialist}/mottatte-data/",
+            f"/innsendere/{specialist}/mottatte-data/?aar={year - 1}",
+        ],
+        "any": [f"/innsendere/{pk}/mottatte-data/" for pk in others],
+        "overview": [
+            "/mottatte-data/",
+            "/mottatte-data/?register=NPR&type=contract_specialist",
+            f"/mottatte-data/?register=KPR&fylke=46&aar={year - 1}",
+            "/mottatte-data/?sektor=private",
+            f"/mottatte-data/?aar={year}&frist={npr_deadline.pk}&status=not_received"
+            if npr_deadline
+            else "/mottatte-data/",
+        ],
+    }
+    print("RESULT" + json.dumps(result))
