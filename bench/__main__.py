@@ -7,7 +7,7 @@ import sys
 
 from bench.harness import save
 
-BENCHMARKS = ["submitter_list", "intake", "feedback"]
+BENCHMARKS = ["submitter_list", "intake", "feedback", "daily_view"]
 
 
 def main(names: list[str]) -> None:
