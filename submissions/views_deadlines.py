@@ -27,7 +27,7 @@ from submissions.forms_deadlines import (
     ExtensionQueueFilterForm,
     deadline_choice_label,
 )
-from submissions.models import Deadline, Extension
+from submissions.models import Deadline, Extension, MessageKind
 
 EXTENSION_PAGE_SIZE = 25
 
@@ -211,7 +211,8 @@ def calendar(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _deadline_form_page(request: HtmxHttpRequest, deadline: Deadline | None) -> HttpResponse:
-    initial = None
+    # A new deadline starts from what the registries publish: cumulative files, both messages.
+    initial: dict[str, Any] = {"cumulative": True, "message_kinds": [k.value for k in MessageKind]}
     if deadline is not None:
         initial = {
             name: getattr(deadline, name)
