@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import pytest
@@ -79,6 +80,21 @@ def client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+_cache_namespaces = itertools.count(1000)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_namespace():
+    """Each test its own cache keys: rate-limit counters and DPoP replay entries outlive a test's rolled-back
+    transaction when the cache is Redis (CI)."""
+    from django.core.cache import cache
+
+    previous = cache.version
+    cache.version = next(_cache_namespaces)
+    yield
+    cache.version = previous
 
 
 @pytest.fixture(autouse=True)
