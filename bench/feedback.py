@@ -1,7 +1,8 @@
 """Feedback throughput: activity archives per second per worker, the time for 60,000 submitters with 2
 workers, and peak memory (RSS) per worker. On PostgreSQL, with real Celery workers.
 
-- single worker: N activity feedback reports, each a workbook of about 500 rows over its eight tabs,
+- single worker: N activity feedback reports, each a workbook of about 500 rows over its eight tabs
+  (156 month x category, 151 condition codes, 60 procedure codes, 80 findings, ...),
   built from 1,000 live records per submitter, produced by one worker process (solo pool);
 - two workers: a sample of submitters produced by two worker processes, extrapolated to 60,000
   (the work per submitter is independent, so the time grows linearly; the sample says so);
@@ -53,25 +54,25 @@ Submission.objects.bulk_create([
     Submission(submitter=s, message_id=uuid.uuid4(), client_org_number=s.org_number, body_sha256="0" * 64,
                register="NPR", kind="activity", mode="full", status="accepted_with_errors",
                period_start=datetime.date(YEAR, 1, 1), period_end=datetime.date(YEAR, 12, 31), received_at=now,
-               count_errors=20,
+               count_errors=80,
                receipt={{"findings": [{{"rule_id": "DATE-001", "rule_version": 1, "severity": "error",
                                          "record_id": f"r{{k}}", "path": "$.records[0].event_date",
-                                         "message": "event_date er utenfor perioden."}} for k in range(20)]}})
+                                         "message": "event_date er utenfor perioden."}} for k in range(80)]}})
     for s in submitters
 ], batch_size=5000)
 with connection.cursor() as cursor:
-    # Records made in SQL: 12 months, 3 contact kinds x 10 ICD-10 chapters, ~40 condition and 25 procedure codes.
+    # Records made in SQL: every month x contact kind x ICD-10 chapter, 151 condition and 60 procedure codes.
     cursor.execute('''
         INSERT INTO submissions_record (submitter_id, register, kind, record_id, version, is_deleted, content_hash,
             patient_ref, event_date, end_date, service_code, contact_kind, icd_chapter, data, first_received_at,
             last_received_at, last_submission_id)
         SELECT s.submitter_id, 'NPR', 'activity', 'r' || g, 1, g %% 50 = 0, md5(g::text), 'p' || (g %% 700),
             make_date(%s, 1 + g %% 12, 1 + g %% 28), NULL, '',
-            (ARRAY['outpatient', 'admission', 'day_treatment'])[1 + g %% 3],
-            (ARRAY['II', 'IV', 'V', 'IX', 'X', 'XI', 'XIII', 'XIV', 'XIX', 'XXI'])[1 + (g / 3) %% 10],
+            (ARRAY['outpatient', 'admission', 'day_treatment'])[1 + (g / 12) %% 3],
+            (ARRAY['II', 'IV', 'V', 'IX', 'X', 'XI', 'XIII', 'XIV', 'XIX', 'XXI'])[1 + (g / 36) %% 10],
             jsonb_build_object(
-                'condition_codes', jsonb_build_array('F' || lpad((g %% 40)::text, 2, '0') || '.1', 'Z63.0'),
-                'procedure_codes', jsonb_build_array('ZXA' || lpad((g %% 25)::text, 2, '0'))),
+                'condition_codes', jsonb_build_array('F' || lpad((g %% 150)::text, 3, '0'), 'Z63.0'),
+                'procedure_codes', jsonb_build_array('ZXA' || lpad((g %% 60)::text, 2, '0'))),
             now(), now(), s.id
         FROM submissions_submission s CROSS JOIN generate_series(1, %s) g
         WHERE s.submitter_id IN (SELECT id FROM portal_submitter WHERE name LIKE 'Bench %%')
