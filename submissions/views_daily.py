@@ -21,8 +21,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from portal import access
-from portal.models import EpjVendor, Submitter
+from portal import access, audit
+from portal.models import AuditEventKind, EpjVendor, Submitter
+from portal.ratelimit import by_user, rate_limit
 from portal.views import HtmxHttpRequest
 from submissions import daily_downloads as downloads
 from submissions import daily_overview as overview_selectors
@@ -90,6 +91,7 @@ def submitter_daily(request: HtmxHttpRequest, submitter_id: int) -> HttpResponse
 
 @require_GET
 @login_required
+@rate_limit("download", key=by_user)
 def submitter_daily_download(request: HtmxHttpRequest, submitter_id: int, table: str, extension: str) -> HttpResponse:
     submitter = access.get_submitter_or_404(request.user, submitter_id)
     builder = downloads.SUBMITTER_TABLES.get(table)
@@ -99,6 +101,14 @@ def submitter_daily_download(request: HtmxHttpRequest, submitter_id: int, table:
     content = builder(view)
     body = downloads.csv_bytes(content) if extension == "csv" else downloads.xlsx_bytes([content])
     filename = f"mottatte-data-{submitter.pk}-{view.register}-{view.year}-{table}.{extension}"
+    audit.record(
+        request,
+        AuditEventKind.DOWNLOAD,
+        submitter=submitter,
+        object_type="daily_view_table",
+        object_id=table,
+        filename=filename,
+    )
     return downloads.attachment(body, filename, FORMATS[extension])
 
 
@@ -234,6 +244,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
+@rate_limit("download", key=by_user)
 def overview_export(request: HtmxHttpRequest) -> HttpResponse:
     if not access.is_registry_staff(request.user):
         raise Http404("No such page.")
@@ -258,6 +269,7 @@ def overview_export(request: HtmxHttpRequest) -> HttpResponse:
         )
         tables.append(downloads.status_table(rows))
     filename = f"rapporteringsgrad-{filters.register or 'NPR-KPR'}-{filters.year}.xlsx"
+    audit.record(request, AuditEventKind.DOWNLOAD, object_type="daily_overview", filename=filename)
     return downloads.attachment(downloads.xlsx_bytes(tables), filename, downloads.XLSX_TYPE)
 
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal import access
-from portal.models import Submitter
+from portal import access, audit
+from portal.models import AuditEventKind, Submitter
 from portal.views import HtmxHttpRequest
 from submissions import deadlines as services
 from submissions import selectors_deadlines as selectors
@@ -172,6 +172,15 @@ def extension_decide(request: HtmxHttpRequest, extension_id: int) -> HttpRespons
             except ValidationError as error:
                 form.add_error(None, error)
             else:
+                audit.record(
+                    request,
+                    AuditEventKind.EXTENSION_DECIDED,
+                    submitter=extension.submitter,
+                    object_type="extension",
+                    object_id=extension.pk,
+                    decision="granted" if grant else "refused",
+                    date=str(form.cleaned_data["granted_date"] or "") if grant else "",
+                )
                 if grant:
                     done = _("The extension for %(name)s was granted.")
                 else:

@@ -301,3 +301,43 @@ def test_a_bad_date_range_is_explained(world):
         reverse("portal:audit_log"), {"date_from": "2026-02-01", "date_to": "2026-01-01"}
     )
     assert "Sluttdatoen er før startdatoen" in response.content.decode()
+
+
+def test_extension_decisions_are_recorded(world):
+    from tests.factories import DeadlineFactory, ExtensionFactory
+
+    deadline = DeadlineFactory(
+        register="KPR",
+        submitter_kinds=["municipality"],
+        period_start=datetime.date(2030, 1, 1),
+        period_end=datetime.date(2030, 12, 31),
+        due_date=datetime.date(2031, 1, 15),
+    )
+    extension = ExtensionFactory(submitter=world.municipality, deadline=deadline, requested_by=world.municipality_user)
+    response = client_for(world.staff_user).post(
+        reverse("deadlines:extension_decide", args=[extension.pk]),
+        {"decision": "grant", "granted_date": "2031-02-01", "reason": "Innvilget."},
+    )
+    assert response.status_code == 302
+    decided = events("extension_decided").get()
+    assert (decided.user_id, decided.submitter_id, decided.object_type, decided.object_id) == (
+        world.staff_user.pk,
+        world.municipality.pk,
+        "extension",
+        str(extension.pk),
+    )
+    assert decided.details == {"decision": "granted", "date": "2031-02-01"}
+
+
+def test_daily_view_downloads_are_recorded(world):
+    client = client_for(world.municipality_user)
+    url = reverse("submissions:daily:submitter_download", args=[world.municipality.pk, "maaneder", "csv"])
+    response = client.get(url)
+    assert response.status_code == 200
+    download = events("download").get()
+    assert (download.user_id, download.submitter_id, download.object_id) == (
+        world.municipality_user.pk,
+        world.municipality.pk,
+        "maaneder",
+    )
+    assert download.details["filename"].endswith("-maaneder.csv")
