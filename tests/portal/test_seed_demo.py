@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def seeded(settings, tmp_path, capsys):
     settings.VAR_DIR = tmp_path
-    call_command("seed_demo", "--submitters", "1000", "--specialists", "200")
+    # Records (the submissions app's step) are tested in tests/submissions/test_daily_demo.py.
+    call_command("seed_demo", "--submitters", "1000", "--specialists", "200", "--records", "0")
     return capsys.readouterr().out
 
 
@@ -111,7 +112,7 @@ def test_reset_also_removes_what_other_apps_hang_on_submitters(seeded):
         body=json.dumps(message).encode(), sender=Sender(org_numbers=frozenset({oslo.org_number}))
     )
     assert outcome.http_status == 201 and Record.objects.exists()
-    call_command("seed_demo", "--reset", "--submitters", "600", "--specialists", "50")
+    call_command("seed_demo", "--reset", "--submitters", "600", "--specialists", "50", "--records", "0")
     assert not Record.objects.exists()
     assert not Submission.objects.exists()
     assert Submitter.objects.count() == 600
