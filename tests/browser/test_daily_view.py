@@ -130,6 +130,7 @@ def test_three_users_see_the_numbers_sent_through_the_api(live_world: World, pag
     expect(_cell(page, "months", "data-month='3'", "records")).to_have_text("0")
 
     # The member explains the vanished safety alarms.
+    alarm.locator("summary", has_text="Forklar endringen").click()
     alarm.get_by_label(re.compile("Årsaken til endringen")).fill(
         "Trygghetsalarm ble rapportert som 10 etter systembytte."
     )
