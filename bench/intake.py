@@ -28,7 +28,9 @@ from submissions.auth import local_issuer
 from submissions.models import ApiClient
 out = []
 for s in Submitter.objects.filter(kind="municipality").order_by("id")[:COUNT]:
-    client, _ = ApiClient.objects.get_or_create(client_id=f"bench-{s.pk}", defaults={"name": "bench", "org_number": s.org_number})
+    client, _ = ApiClient.objects.get_or_create(
+        client_id=f"bench-{s.pk}", defaults={"name": "bench", "org_number": s.org_number}
+    )
     token = local_issuer().mint(client_id=client.client_id, org_number=s.org_number,
                                 lifetime=datetime.timedelta(hours=2), scope=settings.API_REQUIRED_SCOPE)
     out.append({"org": s.org_number, "municipality": s.municipality_number, "her_id": s.her_id, "token": token})
@@ -64,7 +66,11 @@ def build_message(sender: dict, batch: int, size: int, *, changed_every: int = 5
         "schema_version": "1.0",
         "mode": "change",
         "recipient": {"org_her_id": 85217, "service_her_id": 122612},
-        "sender": {"org_number": sender["org"], "her_id": sender["her_id"], "municipality_number": sender["municipality"]},
+        "sender": {
+            "org_number": sender["org"],
+            "her_id": sender["her_id"],
+            "municipality_number": sender["municipality"],
+        },
         "system": {"name": "Benchmark", "version": "1"},
         "contacts": [{"name": "Kari Teknisk", "email": "kari@example.no", "mobile": "+4791234567", "types": [1]}],
         "records": records,
@@ -82,8 +88,12 @@ def post_load(port: int, jobs: list[tuple[str, bytes]], concurrency: int) -> dic
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for token, body in queue:
             started = time.perf_counter()
-            conn.request("POST", "/api/v1/messages", body=body,
-                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/api/v1/messages",
+                body=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             response.read()
             elapsed = time.perf_counter() - started
@@ -118,15 +128,21 @@ def run(senders: int = 40, rounds: int = 6, workers: int = 3) -> dict:
         manage(env, "seed_demo", "--reset", "--submitters", "1000")
         setup = SETUP_CODE.replace("COUNT", str(senders))
         clients = json.loads(
-            subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", setup], cwd=ROOT, env=env,
-                           capture_output=True, text=True, check=True).stdout
+            subprocess.run(
+                [sys.executable, "manage.py", "shell", "-v", "0", "-c", setup],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
         )
         bulk_jobs = [(c["token"], build_message(c, batch, 500)) for batch in range(rounds) for c in clients]
         small_jobs = [(c["token"], build_message(c, rounds + batch, 100)) for batch in range(3) for c in clients]
         with gunicorn(env, workers=workers) as port:
             baseline = load("baseline: /healthz", port, ["/healthz"], requests=3000, concurrency=4)
             warm = post_load(port, bulk_jobs[: len(clients)], concurrency=4)  # first batch: all new records
-            bulk = post_load(port, bulk_jobs[len(clients):], concurrency=4)
+            bulk = post_load(port, bulk_jobs[len(clients) :], concurrency=4)
             small = post_load(port, small_jobs, concurrency=2)
     records_per_second = round(bulk["messages"] * 500 / bulk["seconds"])
     result = {
