@@ -81,8 +81,10 @@ def django_env(database_url: str, **extra: str) -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="false",
         LOG_LEVEL="WARNING",
-        **extra,
+        IDENTITY_HASH_KEY="bench-only-identity-key",
+        FEEDBACK_PASSWORD_KEY="ZmRlYmFuY2gtb25seS1mZXJuZXQta2V5LTMyYnl0ZXM=",  # noqa: S106 - bench only
     )
+    env.update(extra)
     return env
 
 

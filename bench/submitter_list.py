@@ -40,7 +40,8 @@ def run(submitters: int = 60_000, requests: int = 600) -> dict:
             text=True,
             check=True,
         ).stdout.strip()
-        headers = {"Cookie": f"sessionid={session}", "Accept-Language": "nb"}
+        # Production settings name the cookie __Host-sessionid (Secure); the load goes over plain HTTP on loopback.
+        headers = {"Cookie": f"__Host-sessionid={session}", "Accept-Language": "nb"}
         with gunicorn(env) as port:
             cases = [
                 load("baseline: /healthz", port, ["/healthz"], requests=requests * 2, concurrency=4),
