@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.db import transaction
+from django.utils import timezone
 
 from portal.lib.norway import normalize_norwegian_mobile, normalize_org_number
 from portal.models import ContactPerson, ContactType, EpjVendor, Membership, Municipality, Submitter, User
@@ -151,13 +152,27 @@ def contacts_replace_reported(*, submitter: Submitter, contacts: Iterable[dict])
                 source=ContactPerson.Source.MESSAGE,
             )
         )
-    reported = submitter.contacts.filter(source=ContactPerson.Source.MESSAGE)
 
-    def key(c: ContactPerson) -> tuple:
-        return (c.name, c.email, c.mobile, tuple(c.contact_types))
+    # The same person reported again keeps their row (matched by e-mail, else by name), so that what
+    # hangs on it — such as the month's password SMS — survives a change in the reported list.
+    def identity(contact: ContactPerson) -> str:
+        return f"email:{contact.email.lower()}" if contact.email else f"name:{contact.name.lower()}"
 
-    current = list(reported)
-    if sorted(map(key, current)) == sorted(map(key, fresh)):
-        return current  # daily messages usually repeat the same contacts: nothing to write
-    reported.delete()
-    return ContactPerson.objects.bulk_create(fresh)
+    current = {identity(c): c for c in submitter.contacts.filter(source=ContactPerson.Source.MESSAGE)}
+    kept, created, changed = [], [], []
+    for contact in fresh:
+        existing = current.pop(identity(contact), None)
+        if existing is None:
+            created.append(contact)
+            continue
+        values = (contact.name, contact.email, contact.mobile, contact.contact_types)
+        if (existing.name, existing.email, existing.mobile, existing.contact_types) != values:
+            existing.name, existing.email, existing.mobile, existing.contact_types = values
+            existing.updated_at = timezone.now()  # bulk_update does not apply auto_now
+            changed.append(existing)
+        kept.append(existing)
+    if current:
+        ContactPerson.objects.filter(pk__in=[c.pk for c in current.values()]).delete()
+    if changed:
+        ContactPerson.objects.bulk_update(changed, ["name", "email", "mobile", "contact_types", "updated_at"])
+    return kept + ContactPerson.objects.bulk_create(created)

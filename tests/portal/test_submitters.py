@@ -75,3 +75,32 @@ def test_contact_mobile_is_stored_in_e164_and_bad_mobiles_refused():
     with pytest.raises(ValidationError) as error:
         services.contact_create(submitter=submitter, name="B", email="b@example.no", mobile="2233", contact_types=[1])
     assert "mobile" in error.value.message_dict
+
+
+def test_contacts_reported_again_keep_their_rows_and_portal_contacts_stay():
+    submitter = create()
+    portal_contact = services.contact_create(
+        submitter=submitter, name="Portal", email="p@example.no", mobile="", contact_types=[2]
+    )
+    first = services.contacts_replace_reported(
+        submitter=submitter,
+        contacts=[
+            {"name": "Kari", "email": "kari@example.no", "mobile": "91234567", "contact_types": [1]},
+            {"name": "Ola", "email": "ola@example.no", "mobile": "", "contact_types": [15]},
+        ],
+    )
+    kari = next(c for c in first if c.name == "Kari")
+    second = services.contacts_replace_reported(
+        submitter=submitter,
+        contacts=[
+            {"name": "Kari Nordmann", "email": "KARI@example.no", "mobile": "41234567", "contact_types": [1, 15]},
+            {"name": "Per", "email": "per@example.no", "mobile": "", "contact_types": [1]},
+        ],
+    )
+    kari_again = next(c for c in second if c.email.lower() == "kari@example.no")
+    assert kari_again.pk == kari.pk  # e.g. the month's password SMS stays linked to her
+    kari.refresh_from_db()
+    assert (kari.name, kari.mobile, kari.contact_types) == ("Kari Nordmann", "+4741234567", [1, 15])
+    names = set(submitter.contacts.values_list("name", flat=True))
+    assert names == {"Portal", "Kari Nordmann", "Per"}
+    assert ContactPerson.objects.filter(pk=portal_contact.pk).exists()
