@@ -135,3 +135,13 @@ def test_submitter_page_loads_the_newest_submissions_as_an_htmx_fragment(world):
     fragment = client.get(list_url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="submission-results").content.decode()
     assert "<html" not in fragment
     assert 'class="ds-table"' in fragment
+
+
+def test_pagination_links_point_at_the_list_wherever_it_is_shown(world, settings):
+    settings.SUBMISSION_PAGE_SIZE = 1
+    for _ in range(3):
+        send(world.municipality, kpr_message(world.municipality, records=[]))
+    url = reverse("submissions:submission_list", args=[world.municipality.pk])
+    html = client_for(world.municipality_user).get(url, {"side": 2}).content.decode()
+    assert f'href="{url}?side=1"' in html
+    assert f'hx-get="{url}?side=3"' in html
