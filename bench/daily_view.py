@@ -48,7 +48,7 @@ def _shell(env: dict[str, str], code: str) -> str:
         text=True,
     )
     if completed.returncode != 0:
-        sys.exit(f"manage.py shell failed:\n{completed.stderr[-5000:]}")
+        sys.exit(f"manage.py shell failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-5000:]}")
     return completed.stdout
 
 
@@ -82,10 +82,10 @@ def run(
         output = _shell(env, WORK_CODE.replace("__DAY__", str(day)))
         work = json.loads(output.split("RESULT", 1)[1])
         print(json.dumps({k: v for k, v in work.items() if k not in ("sessions", "paths")}, indent=2))
-        sessions, paths = work.pop("sessions"), work.pop("paths")
+        sessions, paths, cookie = work.pop("sessions"), work.pop("paths"), work.pop("cookie")
 
         def as_user(name: str, **extra: str) -> dict[str, str]:
-            return {"Cookie": f"sessionid={sessions[name]}", "Accept-Language": "nb", **extra}
+            return {"Cookie": f"{cookie}={sessions[name]}", "Accept-Language": "nb", **extra}
 
         with gunicorn(env) as port:
             cases = []
@@ -107,6 +107,9 @@ def run(
                 cases.append(load(name, port, case_paths, requests=count, concurrency=4, headers=headers))
                 loads.append({"case": name, "load_before": before, "load_after": os.getloadavg()[0]})
     print(table(cases))
+    failed = [case.name for case in cases if case.errors]
+    if failed:
+        raise SystemExit(f"Requests failed (not 200) in: {', '.join(failed)}; the figures would be meaningless.")
     return {
         "submitters": state["submitters"],
         "records_this_year": state["records_this_year"],
