@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connections
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import ExtractMonth
 from django.http import Http404
@@ -72,10 +73,31 @@ def activity_figures(
     """Records and distinct patients of one submitter, register and year: in total, per month, per category,
     per month and category; and, from the records' data, condition and procedure code counts.
     `months=False` leaves out the monthly figures, `codes=False` the code counts (for last year's column)."""
-    records = live_activity(submitter=submitter, register=register, year=year)
-    figures = ActivityFigures(
-        submitter_id=submitter if isinstance(submitter, int) else submitter.pk, register=register, year=year
+    submitter_id = submitter if isinstance(submitter, int) else submitter.pk
+    if connections[Record.objects.db].vendor == "postgresql":
+        return _figures_postgresql(submitter_id, register, [(year, codes, months)])[0]
+    return _figures_orm(submitter_id, register, year, codes=codes, months=months)
+
+
+def activity_figures_with_last_year(
+    *, submitter: Submitter | int, register: str, year: int
+) -> tuple[ActivityFigures, ActivityFigures]:
+    """The workbook's figures: `year` in full, and the year before without months and codes (the comparison
+    tab). On PostgreSQL one query gives both."""
+    submitter_id = submitter if isinstance(submitter, int) else submitter.pk
+    if connections[Record.objects.db].vendor == "postgresql":
+        this, last = _figures_postgresql(submitter_id, register, [(year, True, True), (year - 1, False, False)])
+        return this, last
+    return (
+        _figures_orm(submitter_id, register, year, codes=True, months=True),
+        _figures_orm(submitter_id, register, year - 1, codes=False, months=False),
     )
+
+
+def _figures_orm(submitter_id: int, register: str, year: int, *, codes: bool, months: bool) -> ActivityFigures:
+    """Through the ORM, a query per breakdown: any database (SQLite has no GROUPING SETS)."""
+    records = live_activity(submitter=submitter_id, register=register, year=year)
+    figures = ActivityFigures(submitter_id=submitter_id, register=register, year=year)
     tally = {"records": Count("id"), "patients": Count("patient_ref", distinct=True)}
     total = records.aggregate(**tally)
     figures.total = Tally(total["records"], total["patients"])
@@ -95,6 +117,105 @@ def activity_figures(
     if codes:
         figures.condition_codes, figures.procedure_codes = _code_counts(records)
     return figures
+
+
+# Codes rows carry these in the GROUPING() column, which is never negative for the breakdowns.
+_CONDITION_ROWS, _PROCEDURE_ROWS = -1, -2
+
+
+def _figures_postgresql(
+    submitter_id: int, register: str, years: Sequence[tuple[int, bool, bool]]
+) -> list[ActivityFigures]:
+    """The same figures as _figures_orm for each (year, codes, months) in one query: the live records of
+    those years once, every breakdown by GROUPING SETS, and the codes counted with jsonb_array_elements_text
+    (codes are strings: submissions.schema)."""
+    dimensions = DIMENSIONS.get(register, ())
+    # Column names come from DIMENSIONS, never from input.
+    quote = connections[Record.objects.db].ops.quote_name
+    dims = [quote(Record._meta.get_field(d).column) for d in dimensions]
+    with_months = any(months for _, _, months in years)
+    with_codes = [year for year, codes, _ in years if codes]
+    sets = ["()", *(f"({d})" for d in dims)]
+    if with_months:
+        sets += ["(m)", *(f"(m, {d})" for d in dims)]
+    # GROUPING() says which set a row belongs to: a bit per expression, set where it is rolled up. Without
+    # months, m is no grouping expression (and every row has it rolled up).
+    grouped = ", ".join(["m", *dims] if with_months else dims)
+    grouping = f"GROUPING({grouped})" if grouped else "0"
+    month = "m" if with_months else "NULL"
+    nulls = ", ".join(["NULL"] * len(dims[1:]))
+    nulls = f", {nulls}" if nulls else ""
+    code_parts = []
+    for part, key, counts in (
+        (_CONDITION_ROWS, "condition_codes", "count(*) FILTER (WHERE e.ord = 1), count(DISTINCT live.id)"),
+        (_PROCEDURE_ROWS, "procedure_codes", "count(DISTINCT live.id), NULL"),
+    ):
+        code_parts.append(
+            f"""
+            UNION ALL
+            SELECT {part}, live.y, NULL, e.code{nulls}, {counts}
+            FROM live CROSS JOIN LATERAL jsonb_array_elements_text(
+                CASE WHEN jsonb_typeof(live.data -> '{key}') = 'array' THEN live.data -> '{key}' END
+            ) WITH ORDINALITY AS e(code, ord)
+            WHERE live.y = ANY(%(code_years)s)
+            GROUP BY live.y, e.code"""  # noqa: S608
+        )
+    # Identifiers are the model's own columns and the JSON keys are the code's own; values are parameters.
+    sql = f"""
+        WITH live AS MATERIALIZED (
+            SELECT id, EXTRACT(YEAR FROM event_date)::int AS y, EXTRACT(MONTH FROM event_date)::int AS m,
+                patient_ref{"".join(", " + d for d in dims)}{", data" if with_codes else ""}
+            FROM {Record._meta.db_table}
+            WHERE submitter_id = %(submitter)s AND register = %(register)s AND kind = %(kind)s
+                AND NOT is_deleted AND event_date >= %(start)s AND event_date <= %(end)s
+        )
+        SELECT {grouping}, y, {month}{"".join(", " + d for d in dims)}, count(*), count(DISTINCT patient_ref)
+        FROM live
+        GROUP BY y, GROUPING SETS ({", ".join(sets)})
+        {"".join(code_parts) if with_codes else ""}
+    """  # noqa: S608
+    params = {
+        "submitter": submitter_id,
+        "register": register,
+        "kind": MessageKind.ACTIVITY,
+        "start": datetime.date(min(year for year, _, _ in years), 1, 1),
+        "end": datetime.date(max(year for year, _, _ in years), 12, 31),
+        "code_years": with_codes,
+    }
+    figures = {year: ActivityFigures(submitter_id=submitter_id, register=register, year=year) for year, _, _ in years}
+    wanted = {year: months for year, _, months in years}
+    all_dims = (1 << len(dims)) - 1  # GROUPING() bits of the dimensions; the month's is the next one up
+    month_bit = 1 << len(dims)
+    with connections[Record.objects.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    for bits, year, month, *values in rows:
+        if year not in figures:
+            continue
+        target = figures[year]
+        months = wanted[year]
+        if bits == _CONDITION_ROWS:
+            target.condition_codes[values[0]] = (values[-2], values[-1])
+            continue
+        if bits == _PROCEDURE_ROWS:
+            target.procedure_codes[values[0]] = values[-2]
+            continue
+        if not with_months:
+            bits |= month_bit
+        tally = Tally(values[-2], values[-1])
+        if bits & all_dims == all_dims:
+            if bits & month_bit:
+                target.total = tally
+            elif months:
+                target.by_month[month] = tally
+            continue
+        index = next(i for i in range(len(dims)) if not bits & (1 << (len(dims) - 1 - i)))
+        dimension, category = dimensions[index], values[index] or ""
+        if bits & month_bit:
+            target.by_category[(dimension, category)] = tally
+        elif months:
+            target.cells[(month, dimension, category)] = tally
+    return [figures[year] for year, _, _ in years]
 
 
 def _code_counts(records: QuerySet[Record]) -> tuple[dict[str, tuple[int, int]], dict[str, int]]:

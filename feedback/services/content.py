@@ -132,9 +132,8 @@ def _category_sort_key(key: selectors.Category) -> tuple:
 
 def activity_workbook(report: FeedbackReport, *, now: datetime.datetime) -> bytes:
     register, year = report.register, int(report.year)
-    figures = selectors.activity_figures(submitter=report.submitter_id, register=register, year=year)
-    last_year = selectors.activity_figures(
-        submitter=report.submitter_id, register=register, year=year - 1, codes=False, months=False
+    figures, last_year = selectors.activity_figures_with_last_year(
+        submitter=report.submitter_id, register=register, year=year
     )
     findings, left_out = selectors.activity_findings(submitter=report.submitter_id, register=register, year=year)
     return workbook_bytes(activity_sheets(report, figures, last_year, findings, left_out, now=now))

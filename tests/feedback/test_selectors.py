@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from feedback.selectors import activity_figures, ident_figures
+from feedback.selectors import _figures_orm, activity_figures, activity_figures_with_last_year, ident_figures
 from submissions.models import Record
 from tests.factories import SubmitterFactory
 from tests.feedback.conftest import YEAR, add_records, finding, make_submission, npr_row
@@ -123,3 +123,49 @@ def test_ident_figures_match_ident_to_activity_and_list_refused_numbers(people):
     assert figures.checks == {"valid": 2, "d_number": 1}
     assert [f.record_id for f in figures.invalid] == ["p4"]
     assert [f.record_id for f in figures.synthetic] == ["p5"]
+
+
+def test_the_workbooks_one_query_gives_the_same_figures_as_a_query_per_breakdown(people, municipality):
+    """activity_figures_with_last_year (on PostgreSQL one query: GROUPING SETS and jsonb code counts) equals
+    _figures_orm, the query-per-breakdown path every database runs, for both registers and both years."""
+    rng = random.Random(5)
+    conditions = [("F32.1", "Z63.0"), ("J45",), ("S72.0", "F32.1", "S72.0"), (), ("Z63.0", "J45")]
+    add_records(
+        people.submitter,
+        [
+            npr_row(
+                rng.randrange(70),
+                rng.randrange(1, 13),
+                year=rng.choice([YEAR, YEAR, YEAR - 1, YEAR - 2]),
+                kind=rng.choice(["outpatient", "admission", "day_treatment"]),
+                codes=rng.choice(conditions),
+                is_deleted=rng.random() < 0.1,
+                procedure_codes=rng.choice([[], ["ZXA10"], ["ZXA10", "ABC20", "ZXA10"]]),
+            )
+            | {"icd_chapter": rng.choice(["V", "X", ""])}
+            for _ in range(400)
+        ],
+    )
+    add_records(
+        municipality,
+        [
+            {
+                "patient_ref": f"u{rng.randrange(40)}",
+                "event_date": datetime.date(rng.choice([YEAR, YEAR - 1]), rng.randrange(1, 13), 1 + rng.randrange(28)),
+                "service_code": rng.choice(["6", "10", "29", ""]),
+                "is_deleted": rng.random() < 0.1,
+            }
+            for _ in range(200)
+        ],
+        register="KPR",
+    )
+    for submitter, register in ((people.submitter, "NPR"), (municipality, "KPR"), (people.submitter, "KPR")):
+        this, last = activity_figures_with_last_year(submitter=submitter, register=register, year=YEAR)
+        assert this == _figures_orm(submitter.pk, register, YEAR, codes=True, months=True)
+        assert last == _figures_orm(submitter.pk, register, YEAR - 1, codes=False, months=False)
+        assert activity_figures(submitter=submitter.pk, register=register, year=YEAR - 1, codes=False) == (
+            _figures_orm(submitter.pk, register, YEAR - 1, codes=False, months=True)
+        )
+    this, _ = activity_figures_with_last_year(submitter=people.submitter, register="NPR", year=YEAR)
+    assert this.total.records > 100 and len(this.cells) > 30 and len(this.condition_codes) == 4
+    assert this.procedure_codes.keys() == {"ZXA10", "ABC20"}
