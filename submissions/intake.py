@@ -672,8 +672,13 @@ def _record_fields(message: Message, record: ActivityRecord | IdentRecord) -> tu
     return data, columns
 
 
-def _content_hash(data: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+def _canonical_json(data: dict[str, Any]) -> str:
+    """The record's data as stored and hashed: serialised once, sorted, so that its hash is stable."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _content_hash(data_json: str) -> str:
+    return hashlib.sha256(data_json.encode()).hexdigest()
 
 
 def _plan(
@@ -702,15 +707,16 @@ def _plan(
             counts.deleted += 1
             continue
         data, columns = _record_fields(message, record)
-        content_hash = _content_hash(data)
+        data_json = _canonical_json(data)
+        content_hash = _content_hash(data_json)
         if row is None:
-            row = versioning.Row(record_id, 1, False, content_hash, columns=columns, data=data)
+            row = versioning.Row(record_id, 1, False, content_hash, columns=columns, data=data, data_json=data_json)
             plan.creates.append(row)
             counts.created += 1
         elif row.is_deleted or row.content_hash != content_hash:
             row.version += 1
             row.is_deleted = False
-            row.content_hash, row.columns, row.data = content_hash, columns, data
+            row.content_hash, row.columns, row.data, row.data_json = content_hash, columns, data, data_json
             plan.upserts.append(row)
             counts.updated += 1
         else:

@@ -36,6 +36,8 @@ class Row:
     pk: int | None = None
     columns: dict[str, Any] | None = None
     data: dict[str, Any] | None = None
+    # `data` as JSON text, serialised once by intake for its content hash and reused for COPY.
+    data_json: str | None = None
 
 
 @dataclass
@@ -166,7 +168,7 @@ def _apply_postgresql(plan: Plan, scope: dict[str, Any], submission_id: int, now
                     row.is_deleted,
                     row.content_hash,
                     *(row.columns[name] for name in COLUMNS),
-                    json.dumps(row.data),
+                    _json_text(row, row.data),
                     now,
                     now,
                     submission_id,
@@ -182,7 +184,7 @@ def _apply_postgresql(plan: Plan, scope: dict[str, Any], submission_id: int, now
                 row.is_deleted,
                 row.content_hash,
                 *(row.columns[name] for name in COLUMNS),
-                json.dumps(row.data),
+                _json_text(row, row.data),
                 now,
                 submission_id,
             )
@@ -202,12 +204,18 @@ def _apply_postgresql(plan: Plan, scope: dict[str, Any], submission_id: int, now
                 operation,
                 submission_id,
                 content_hash,
-                None if data is None else json.dumps(data),
+                None if data is None else _json_text(row, data),
                 now,
             )
             for row, operation, content_hash, data in plan.versions
         ),
     )
+
+
+def _json_text(row: Row, data: dict[str, Any] | None) -> str:
+    if data is row.data and row.data_json is not None:
+        return row.data_json
+    return json.dumps(data)
 
 
 def _copy(table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
