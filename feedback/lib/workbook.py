@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import datetime
 import io
+import math
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from lxml import etree
 from openpyxl import Workbook
 from openpyxl.cell import Cell, WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.styles.cell_style import StyleArray
+from openpyxl.styles.numbers import is_date_format
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.writer.excel import ExcelWriter
@@ -27,6 +32,8 @@ INTEGER = "#,##0"
 PERCENT = "0.0 %"
 DATE = "dd.mm.yyyy"
 DATETIME = "dd.mm.yyyy hh:mm"
+
+XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 
 # Excel refuses sheet titles longer than 31 characters or with these characters.
 _FORBIDDEN_IN_TITLE = set("[]:*?/\\")
@@ -68,14 +75,15 @@ class Sheet:
 XLSX_COMPRESSLEVEL = 1
 
 
-def write_workbook(target: BinaryIO, sheets: Sequence[Sheet]) -> None:
-    """Write the sheets, in order, as an xlsx to `target`."""
+def write_workbook(target: BinaryIO, sheets: Sequence[Sheet], *, plain_rows: bool = True) -> None:
+    """Write the sheets, in order, as an xlsx to `target`. `plain_rows=False` writes every row through
+    openpyxl's own cell writer (tests hold _sheet_data to it)."""
     if not sheets:
         raise ValueError("A workbook needs at least one sheet.")
     workbook = Workbook(write_only=True)
     styles: dict[tuple[str, str | None], StyleArray] = {}
     for sheet in sheets:
-        _write_sheet(workbook, sheet, styles)
+        _write_sheet(workbook, sheet, styles, plain_rows=plain_rows)
     # What Workbook.save does (openpyxl.writer.excel.save_workbook), with the sheets' XML kept in memory and
     # a faster deflate level.
     workbook.properties.modified = datetime.datetime.now(tz=datetime.UTC).replace(tzinfo=None)
@@ -108,13 +116,15 @@ def _start_sheet(ws: WriteOnlyWorksheet) -> None:
     ws._writer.write_top()
 
 
-def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
+def workbook_bytes(sheets: Sequence[Sheet], *, plain_rows: bool = True) -> bytes:
     buffer = io.BytesIO()
-    write_workbook(buffer, sheets)
+    write_workbook(buffer, sheets, plain_rows=plain_rows)
     return buffer.getvalue()
 
 
-def _write_sheet(workbook: Workbook, sheet: Sheet, styles: dict[tuple[str, str | None], StyleArray]) -> None:
+def _write_sheet(
+    workbook: Workbook, sheet: Sheet, styles: dict[tuple[str, str | None], StyleArray], *, plain_rows: bool
+) -> None:
     """Write one sheet. `styles` keeps the workbook's header and total cell styles: an openpyxl style set
     on a cell is looked up in the workbook's style lists each time, a copied one is not."""
     ws = workbook.create_sheet(title=sheet.title)
@@ -128,6 +138,18 @@ def _write_sheet(workbook: Workbook, sheet: Sheet, styles: dict[tuple[str, str |
     ws.print_title_rows = "1:1"
     _start_sheet(ws)
 
+    # Only columns with a number format need styled cells: one template cell per column gives its style.
+    formats: list[Cell | None] = []
+    for column in sheet.columns:
+        template = None
+        if column.number_format:
+            template = WriteOnlyCell(ws)
+            template.number_format = column.number_format
+        formats.append(template)
+    if plain_rows:
+        ws._rows = _sheet_data(ws, formats)
+        next(ws._rows)
+
     header_style = styles.get(("header", None))
     if header_style is None:
         cell = WriteOnlyCell(ws)
@@ -138,24 +160,12 @@ def _write_sheet(workbook: Workbook, sheet: Sheet, styles: dict[tuple[str, str |
         header_style = styles[("header", None)] = cell._style
     ws.append([Cell(ws, row=1, column=1, value=column.title, style_array=header_style) for column in sheet.columns])
 
-    # Only columns with a number format need styled cells, and one styled cell per column serves every row:
-    # openpyxl writes a row as soon as it is appended, so the cell can take the next row's value. Plain
-    # values are much cheaper to write than a new styled cell each.
-    formatted = []
-    for index, column in enumerate(sheet.columns):
-        if column.number_format:
-            template = WriteOnlyCell(ws)
-            template.number_format = column.number_format
-            formatted.append((index, template))
-    for row in sheet.rows:
-        if formatted:
-            row = list(row)
-            for index, template in formatted:
-                value = row[index]
-                if value is not None and not isinstance(value, str):
-                    template.value = value
-                    row[index] = template
-        ws.append(row)
+    if plain_rows:
+        for row in sheet.rows:
+            ws.append(row)
+    else:
+        for row in sheet.rows:
+            ws.append(_formatted(row, formats))
     if not sheet.rows and sheet.empty_text:
         ws.append([sheet.empty_text])
     if sheet.total is not None:
@@ -177,3 +187,99 @@ def _write_sheet(workbook: Workbook, sheet: Sheet, styles: dict[tuple[str, str |
         ws.append([])
         for note in sheet.notes:
             ws.append([note])
+
+
+def _sheet_data(ws: WriteOnlyWorksheet, formats: Sequence[Cell | None]) -> Generator[None, Sequence[Any], None]:
+    """WriteOnlyWorksheet._write_rows (what ws.append sends each row to), with a shortcut for the rows of
+    plain values that make up nearly all of a workbook: numbers, text, and dates in a date-formatted column.
+    openpyxl makes a Cell of each value, infers its type and writes it element by element; here the row's
+    XML is built as one lxml element, the same XML openpyxl writes (test_lib_workbook holds it so). A row
+    with anything else (styled cells, booleans, formulas, error codes, illegal characters, ...) goes
+    through openpyxl's own writer."""
+    writer = ws._writer
+    workbook = ws.parent
+    xf = writer.xf.send(True)
+    letters = [get_column_letter(index) for index in range(1, len(formats) + 1)]
+    # Per column: the style id of its number format (found on first use, so that the workbook's styles are
+    # numbered in the order openpyxl numbers them), and whether dates are written as numbers in it.
+    style_ids: list[str | bool | None] = [False] * len(formats)
+    date_columns = [
+        template is not None and is_date_format(template.number_format) and not workbook.iso_dates
+        for template in formats
+    ]
+    epoch = workbook.epoch
+    with xf.element("sheetData"):
+        row_idx = 1
+        try:
+            while True:
+                values = yield
+                element = _plain_row(values, row_idx, letters, formats, style_ids, date_columns, epoch)
+                if element is None:
+                    writer.write_row(xf, ws._values_to_row(_formatted(values, formats), row_idx), row_idx)
+                else:
+                    element.attrib.update(ws.row_dimensions.get(row_idx, {}))
+                    xf.write(element)
+                row_idx += 1
+        except GeneratorExit:
+            pass
+    writer.xf.send(None)
+
+
+def _formatted(values: Sequence[Any], formats: Sequence[Cell | None]) -> list[Any]:
+    """The row for openpyxl's writer: numbers and dates in a column with a number format go in its template
+    cell (openpyxl writes each cell as soon as the row is appended, so one cell serves every row)."""
+    row = list(values)
+    for index, template in enumerate(formats[: len(row)]):
+        value = row[index]
+        if template is not None and value is not None and not isinstance(value, (str, Cell)):
+            template.value = value
+            row[index] = template
+    return row
+
+
+def _plain_row(
+    values: Sequence[Any],
+    row_idx: int,
+    letters: list[str],
+    formats: Sequence[Cell | None],
+    style_ids: list[str | bool | None],
+    date_columns: list[bool],
+    epoch: datetime.datetime,
+) -> etree._Element | None:
+    """The row's XML element as openpyxl writes it, or None if the row needs openpyxl's own writer."""
+    if len(values) > len(letters):
+        return None
+    row = str(row_idx)
+    element = etree.Element("row", {"r": row})
+    for index, value in enumerate(values):
+        kind = type(value)
+        if value is None:
+            continue
+        if kind is str:
+            value = value[:32767]
+            if (len(value) > 1 and value[0] == "=") or value in ERROR_CODES or ILLEGAL_CHARACTERS_RE.search(value):
+                return None
+            cell = etree.SubElement(element, "c", {"r": letters[index] + row, "t": "inlineStr"})
+            if value:
+                text = etree.SubElement(etree.SubElement(cell, "is"), "t")
+                if value != value.strip():
+                    text.set(XML_SPACE, "preserve")
+                text.text = value
+            continue
+        if kind is datetime.datetime or kind is datetime.date:
+            if not date_columns[index] or getattr(value, "tzinfo", None) is not None:
+                return None
+            value = to_excel(value, epoch)
+        elif kind is not int and kind is not float:
+            return None
+        if value != value or value in (math.inf, -math.inf):
+            return None
+        style = style_ids[index]
+        if style is False:
+            template = formats[index]
+            style = style_ids[index] = str(template.style_id) if template is not None and template.has_style else None
+        attributes = (
+            {"r": letters[index] + row, "s": style, "t": "n"} if style else {"r": letters[index] + row, "t": "n"}
+        )
+        etree.SubElement(etree.SubElement(element, "c", attributes), "v").text = f"{value:.16g}"  # as safe_string
+    return element

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import datetime
 import io
+import zipfile
 
 import pytest
+from lxml import etree
 from openpyxl import load_workbook
+from openpyxl.utils.exceptions import IllegalCharacterError
 
-from feedback.lib.workbook import INTEGER, PERCENT, Column, Sheet, workbook_bytes
+from feedback.lib.workbook import DATETIME, INTEGER, PERCENT, Column, Sheet, workbook_bytes
 
 
 def _book() -> bytes:
@@ -47,3 +51,46 @@ def test_invalid_sheet_titles_are_refused(title):
 def test_rows_must_match_the_columns():
     with pytest.raises(ValueError):
         Sheet("Ark", [Column("A"), Column("B")], rows=[[1]])
+
+
+def _parts(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {
+            name: etree.tostring(etree.fromstring(archive.read(name)), method="c14n")
+            for name in archive.namelist()
+            if name != "docProps/core.xml"  # the time it was written
+        }
+
+
+def test_plain_rows_are_written_as_openpyxl_writes_them():
+    """The shortcut for rows of plain values (_sheet_data) gives the same XML as openpyxl's own cell writer,
+    for every kind of value; what it does not handle itself goes through openpyxl."""
+    when = datetime.datetime(2024, 3, 5, 14, 30)
+    sheets = [
+        Sheet(
+            "Alt",
+            [Column("Tekst"), Column("Tall", 10, INTEGER), Column("Andel", 9, PERCENT), Column("Når", 17, DATETIME)],
+            rows=[
+                ["Januar", 1200, 0.25, when],
+                [" mellomrom ", None, None, datetime.date(2024, 1, 31)],
+                ["", 0, -1.5, None],
+                ['<&> "æøå"', 12345678901234567, 1 / 3, when],
+                ["=SUM(B2:B3)", 1, 0.5, None],
+                ["#N/A", True, float("nan"), None],
+                ["x" * 40000, float("inf"), 2, None],
+                [1.5, "tekst i tallkolonne", "", "ikke dato"],
+                ["for lang rad", 1, 2, when, "ekstra"],
+            ],
+            total=["Totalt", 1230, None, ""],
+            notes=["En merknad", "=ikke formel?"],
+        ),
+        Sheet("Uten format", [Column("Dato"), Column("Tall")], rows=[[when, 3], [datetime.date(2024, 2, 1), 4.0]]),
+        Sheet("Tom", [Column("Kode")], rows=[], empty_text="Ingen koder"),
+    ]
+    assert _parts(workbook_bytes(sheets)) == _parts(workbook_bytes(sheets, plain_rows=False))
+
+
+def test_illegal_characters_are_refused_as_openpyxl_refuses_them():
+    sheet = Sheet("Ark", [Column("A")], rows=[["bjelle\x07"]])
+    with pytest.raises(IllegalCharacterError):
+        workbook_bytes([sheet])
