@@ -150,6 +150,11 @@ def activity_sheets(
 ) -> list[Sheet]:
     register, year = figures.register, figures.year
     users = _("Patients") if register == Register.NPR else _("Users")
+    # Labels looked up once each, not once per row (each is a translation lookup).
+    month_names = {month: _month_name(month) for month in range(1, 13)}
+    dimension_labels = {dimension: _dimension_label(dimension) for dimension in SnapshotDimension.values}
+    severities = {"error": _("Error"), "warning": _("Warning")}
+    fix_hints = {rule_id: fix_hint(rule_id) for rule_id in {f.rule_id for f in findings}}
     submitter = report.submitter
     count = [Column(_("Records"), 12, INTEGER), Column(users, 14, INTEGER)]
 
@@ -183,7 +188,7 @@ def activity_sheets(
     per_month = Sheet(
         _("Per month"),
         [Column(_("Month"), 14), *count],
-        rows=[[_month_name(m), figures.by_month[m].records, figures.by_month[m].patients] for m in months],
+        rows=[[month_names[m], figures.by_month[m].records, figures.by_month[m].patients] for m in months],
         total=[_("Total"), figures.total.records, figures.total.patients],
         empty_text=_("No records for the year."),
     )
@@ -200,7 +205,7 @@ def activity_sheets(
     else:
         category_columns = [Column(_("Breakdown"), 18), Column(_("Category"), 24)]
         category_rows = [
-            [_dimension_label(d), c or "–", figures.by_category[(d, c)].records, figures.by_category[(d, c)].patients]
+            [dimension_labels[d], c or "–", figures.by_category[(d, c)].records, figures.by_category[(d, c)].patients]
             for d, c in keys
         ]
     per_category = Sheet(
@@ -217,8 +222,8 @@ def activity_sheets(
         [Column(_("Month"), 14), Column(_("Breakdown"), 18), Column(_("Category"), 40), *count],
         rows=[
             [
-                _month_name(m),
-                _dimension_label(d),
+                month_names[m],
+                dimension_labels[d],
                 _category_label(d, c),
                 figures.cells[(m, d, c)].records,
                 figures.cells[(m, d, c)].patients,
@@ -262,11 +267,11 @@ def activity_sheets(
             [
                 timezone.localtime(f.received_at).replace(tzinfo=None),
                 f.rule_id,
-                _("Error") if f.severity == "error" else _("Warning"),
+                severities["error" if f.severity == "error" else "warning"],
                 f.record_id,
                 f.path,
                 f.message,
-                fix_hint(f.rule_id),
+                fix_hints[f.rule_id],
             ]
             for f in findings
         ],
@@ -289,7 +294,7 @@ def activity_sheets(
         large = abs(change) >= min_users and (ratio is None or abs(ratio) * 100 >= min_percent)
         comparison_rows.append(
             [
-                _dimension_label(dimension),
+                dimension_labels[dimension],
                 _category_label(dimension, category),
                 then.records,
                 now_tally.records,
