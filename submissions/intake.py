@@ -672,9 +672,13 @@ def _record_fields(message: Message, record: ActivityRecord | IdentRecord) -> tu
     return data, columns
 
 
+# json.dumps(data, sort_keys=True, separators=(",", ":")), without building an encoder per record.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def _canonical_json(data: dict[str, Any]) -> str:
     """The record's data as stored and hashed: serialised once, sorted, so that its hash is stable."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL_JSON.encode(data)
 
 
 def _content_hash(data_json: str) -> str:

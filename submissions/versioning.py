@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from submissions.models import Record, RecordVersion
 
 CHUNK = 2000  # ids per IN (...) query; well under SQLite's variable limit
 
-# Columns copied out of a record's data for aggregation, in table order.
+# Columns copied out of a record's data for aggregation, in table order (and _copy_columns's).
 COLUMNS = ("patient_ref", "event_date", "end_date", "service_code", "contact_kind", "icd_chapter")
 
 
@@ -139,7 +139,9 @@ def _apply_postgresql(plan: Plan, scope: dict[str, Any], submission_id: int, now
             )
             for row, (pk,) in zip(plan.creates, cursor.fetchall(), strict=True):
                 row.pk = pk
-        submitter_id, register, kind = scope["submitter_id"], scope["register"], scope["kind"]
+        # Values that are the same on every row are formatted once.
+        fixed = _copy_fields(scope["submitter_id"], scope["register"], scope["kind"])
+        received = _copy_fields(now, now, submission_id)
         _copy(
             table,
             (
@@ -157,24 +159,12 @@ def _apply_postgresql(plan: Plan, scope: dict[str, Any], submission_id: int, now
                 "last_received_at",
                 "last_submission_id",
             ),
-            (
-                (
-                    row.pk,
-                    submitter_id,
-                    register,
-                    kind,
-                    row.record_id,
-                    row.version,
-                    row.is_deleted,
-                    row.content_hash,
-                    *(row.columns[name] for name in COLUMNS),
-                    _json_text(row, row.data),
-                    now,
-                    now,
-                    submission_id,
-                )
+            [
+                f"{row.pk}\t{fixed}\t{_copy_str(row.record_id)}\t{row.version}\t{'t' if row.is_deleted else 'f'}\t"
+                f"{row.content_hash}\t{_copy_columns(row.columns)}\t{_copy_json(_json_text(row, row.data))}\t"
+                f"{received}\n"
                 for row in plan.creates
-            ),
+            ],
         )
     if plan.upserts:
         fields = ("version", "is_deleted", "content_hash", *COLUMNS, "data", "last_received_at", "last_submission_id")
@@ -194,21 +184,15 @@ def _apply_postgresql(plan: Plan, scope: dict[str, Any], submission_id: int, now
     if plan.deletes:
         values = [(row.version, True, now, submission_id) for row in plan.deletes]
         _update_from_arrays(table, _DELETE_FIELDS, [row.pk for row in plan.deletes], values)
+    received_at = _copy_fields(now)
     _copy(
         RecordVersion._meta.db_table,
         ("record_id", "version", "operation", "submission_id", "content_hash", "data", "received_at"),
-        (
-            (
-                row.pk,
-                row.version,
-                operation,
-                submission_id,
-                content_hash,
-                None if data is None else _json_text(row, data),
-                now,
-            )
+        [
+            f"{row.pk}\t{row.version}\t{operation}\t{submission_id}\t{content_hash}\t"
+            f"{_COPY_NULL if data is None else _copy_json(_json_text(row, data))}\t{received_at}\n"
             for row, operation, content_hash, data in plan.versions
-        ),
+        ],
     )
 
 
@@ -218,10 +202,59 @@ def _json_text(row: Row, data: dict[str, Any] | None) -> str:
     return json.dumps(data)
 
 
-def _copy(table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
+# COPY's text format, written here rather than by psycopg's write_row (a call per value and row):
+# a row is one f-string, and the values every row shares are formatted once per message.
+_COPY_NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """One value in COPY text format: NULL, booleans as t/f, dates and times in ISO 8601, text escaped."""
+    if value is None:
+        return _COPY_NULL
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, str):
+        return _copy_str(value)
+    if isinstance(value, datetime.date):  # and datetime, a subclass
+        return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"no COPY format for {type(value).__name__}")
+
+
+def _copy_str(text: str) -> str:
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.translate(_COPY_ESCAPES)
+    return text
+
+
+def _copy_json(text: str) -> str:
+    # JSON text holds no raw tab, newline or carriage return (json.dumps escapes them): only backslashes.
+    return text.replace("\\", "\\\\")
+
+
+def _copy_date(value: datetime.date | None) -> str:
+    return _COPY_NULL if value is None else value.isoformat()
+
+
+def _copy_fields(*values: Any) -> str:
+    return "\t".join(_copy_text(value) for value in values)
+
+
+def _copy_columns(columns: dict[str, Any]) -> str:
+    """The COLUMNS of a row, in that order."""
+    return (
+        f"{_copy_str(columns['patient_ref'])}\t{_copy_date(columns['event_date'])}\t"
+        f"{_copy_date(columns['end_date'])}\t{_copy_str(columns['service_code'])}\t"
+        f"{_copy_str(columns['contact_kind'])}\t{_copy_str(columns['icd_chapter'])}"
+    )
+
+
+def _copy(table: str, columns: tuple[str, ...], lines: list[str]) -> None:
+    """COPY rows already formatted as text lines, in one write."""
     with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+        copy.write("".join(lines).encode())
 
 
 def _update_from_arrays(table: str, fields: tuple[str, ...], pks: list[int], values: list[tuple[Any, ...]]) -> None:

@@ -106,6 +106,26 @@ def test_columns_for_the_daily_view_are_copied_out(send, world):
     assert npr.data["procedure_codes"] == ["ZXA10"]
 
 
+def test_text_is_stored_exactly_as_sent_whatever_characters_it_holds(send):
+    # Tabs, newlines, backslashes and quotes are COPY's and JSON's own syntax; non-ASCII is ordinary Norwegian.
+    awkward = 'a\tb\nc\rd\\e "f" \\N æøå \u2028'
+    send([kpr_record(awkward, patient_ref=awkward, unit_id=awkward)])
+    send([kpr_record("changed", unit_id="x")])
+    receipt = send([kpr_record("changed", unit_id=awkward)])
+
+    counts(receipt, updated=1)
+    record = Record.objects.get(record_id=awkward)
+    assert (record.patient_ref, record.data["patient_ref"], record.data["unit_id"]) == (awkward, awkward, awkward)
+    assert record.versions.get().data == record.data
+    changed = Record.objects.get(record_id="changed")
+    assert changed.data["unit_id"] == changed.versions.get(version=2).data["unit_id"] == awkward
+    # Sent again unchanged, both count as unchanged: the stored hash matches what the message hashes to.
+    counts(
+        send([kpr_record(awkward, patient_ref=awkward, unit_id=awkward), kpr_record("changed", unit_id=awkward)]),
+        unchanged=2,
+    )
+
+
 def test_records_are_kept_apart_per_submitter_and_kind(send, world):
     send([kpr_record("same")])
     send([npr_record("same")], submitter=world.specialist)
