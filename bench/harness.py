@@ -33,8 +33,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    """Yield a DATABASE_URL: the configured one, or a throwaway cluster started here."""
+def postgres(*, durable: bool = False) -> Iterator[str]:
+    """Yield a DATABASE_URL: the configured one, or a throwaway cluster started here.
+
+    The throwaway cluster runs with fsync off unless `durable`: a benchmark whose answers promise
+    that data is stored (intake's receipts) must pay for the flush at commit like production does.
+    """
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         yield os.environ["DATABASE_URL"]
         return
@@ -53,7 +57,9 @@ def postgres() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir} -c shared_buffers=512MB -c fsync=off"
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir} -c shared_buffers=512MB"
+    if not durable:
+        options += " -c fsync=off"
     subprocess.run(
         [*as_postgres, pg_bin / "pg_ctl", "-D", data, "-w", "-l", workdir / "log", "-o", options, "start"],
         check=True,
