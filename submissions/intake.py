@@ -561,74 +561,69 @@ def _check_ident(record: IdentRecord, record_id: str, path: str, findings: Findi
 def _check_activity(
     message: Message, record: ActivityRecord, record_id: str, path: str, findings: Findings, today: datetime.date
 ) -> None:
-    def require(name: str) -> bool:
-        if getattr(record, name) in (None, [], ""):
-            findings.add(
-                "RECORD-003",
-                record_id=record_id,
-                path=f"{path}.{name}",
-                field=name,
-                register=message.register_code,
-                kind=message.kind,
-            )
-            return False
-        return True
-
-    for name in ("event_date", "end_date"):
-        value = getattr(record, name)
+    # Runs once per record (hundreds per message): attributes are read once, and the common case of a
+    # valid record costs a few comparisons.
+    period = message.period
+    event_date, end_date = record.event_date, record.end_date
+    for name, value in (("event_date", event_date), ("end_date", end_date)):
         if value is None:
             continue
         if value > today:
             findings.add("DATE-002", record_id=record_id, path=f"{path}.{name}", field=name, date=value.isoformat())
-        elif message.period and not (message.period.start <= value <= message.period.end):
+        elif period and not (period.start <= value <= period.end):
             findings.add(
                 "DATE-001",
                 record_id=record_id,
                 path=f"{path}.{name}",
                 field=name,
                 date=value.isoformat(),
-                start=message.period.start.isoformat(),
-                end=message.period.end.isoformat(),
+                start=period.start.isoformat(),
+                end=period.end.isoformat(),
             )
-    if record.end_date and record.event_date and record.end_date < record.event_date:
+    if end_date and event_date and end_date < event_date:
         findings.add(
             "DATE-003",
             record_id=record_id,
             path=f"{path}.end_date",
-            end=record.end_date.isoformat(),
-            start=record.event_date.isoformat(),
+            end=end_date.isoformat(),
+            start=event_date.isoformat(),
         )
     if record.provider_org_number is not None and not is_valid_org_number(record.provider_org_number):
         findings.add(
             "PROVIDER-001", record_id=record_id, path=f"{path}.provider_org_number", value=record.provider_org_number
         )
     if message.register_code == Register.KPR:
-        if require("service_code"):
-            code = KPR_SERVICE_CODES.get(record.service_code)
-            if code is None:
-                findings.add("KPR-002", record_id=record_id, path=f"{path}.service_code", code=record.service_code)
-            elif code.expired_from_year and record.event_date and record.event_date.year >= code.expired_from_year:
-                advice = f"Bruk tjenestekode {code.replaced_by}." if code.replaced_by else ""
-                findings.add(
-                    "KPR-001",
-                    record_id=record_id,
-                    path=f"{path}.service_code",
-                    code=code.code,
-                    name=code.name,
-                    year=code.expired_from_year,
-                    advice=advice,
-                )
-        if require("municipality_number") and record.event_date:
-            if not _municipality_valid(record.municipality_number, record.event_date.year):
-                findings.add(
-                    "KPR-003",
-                    record_id=record_id,
-                    path=f"{path}.municipality_number",
-                    value=record.municipality_number,
-                    year=record.event_date.year,
-                )
+        service_code = record.service_code
+        if _missing(service_code):
+            _required(message, record_id, path, "service_code", findings)
+        elif (code := KPR_SERVICE_CODES.get(service_code)) is None:
+            findings.add("KPR-002", record_id=record_id, path=f"{path}.service_code", code=service_code)
+        elif code.expired_from_year and event_date and event_date.year >= code.expired_from_year:
+            advice = f"Bruk tjenestekode {code.replaced_by}." if code.replaced_by else ""
+            findings.add(
+                "KPR-001",
+                record_id=record_id,
+                path=f"{path}.service_code",
+                code=code.code,
+                name=code.name,
+                year=code.expired_from_year,
+                advice=advice,
+            )
+        municipality_number = record.municipality_number
+        if _missing(municipality_number):
+            _required(message, record_id, path, "municipality_number", findings)
+        elif event_date and not _municipality_valid(municipality_number, event_date.year):
+            findings.add(
+                "KPR-003",
+                record_id=record_id,
+                path=f"{path}.municipality_number",
+                value=municipality_number,
+                year=event_date.year,
+            )
     else:
-        if require("contact_kind") and record.contact_kind not in NPR_CONTACT_KINDS:
+        if _missing(record.contact_kind):
+            _required(message, record_id, path, "contact_kind", findings)
+        elif record.contact_kind not in NPR_CONTACT_KINDS:
             findings.add(
                 "NPR-001",
                 record_id=record_id,
@@ -636,10 +631,27 @@ def _check_activity(
                 value=record.contact_kind,
                 allowed=", ".join(NPR_CONTACT_KINDS),
             )
-        if require("condition_codes"):
+        if _missing(record.condition_codes):
+            _required(message, record_id, path, "condition_codes", findings)
+        else:
             for position, code in enumerate(record.condition_codes or []):
                 if not is_icd10_code(code):
                     findings.add("ICD-001", record_id=record_id, path=f"{path}.condition_codes[{position}]", code=code)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value == [] or value == ""
+
+
+def _required(message: Message, record_id: str, path: str, name: str, findings: Findings) -> None:
+    findings.add(
+        "RECORD-003",
+        record_id=record_id,
+        path=f"{path}.{name}",
+        field=name,
+        register=message.register_code,
+        kind=message.kind,
+    )
 
 
 def _record_fields(message: Message, record: ActivityRecord | IdentRecord) -> tuple[dict[str, Any], dict[str, Any]]:
