@@ -10,8 +10,13 @@ import pytest
 from django.utils import timezone
 
 from portal.models import Submitter
-from submissions.models import Record, SnapshotMonth, SnapshotYear
-from submissions.snapshot import snapshot_rebuild, snapshot_update_changed, snapshot_update_submitter
+from submissions.models import Record, SnapshotMonth, SnapshotRecord, SnapshotRun, SnapshotYear
+from submissions.snapshot import (
+    snapshot_rebuild,
+    snapshot_run_execute,
+    snapshot_update_changed,
+    snapshot_update_submitter,
+)
 from tests.submissions.conftest import YEAR, delete, full_period, kpr_record, npr_record
 from tests.submissions.snapshot_support import assert_snapshot_matches_live, live_counts, receive
 
@@ -144,6 +149,25 @@ def test_the_incremental_run_leaves_unchanged_submitters_alone(world):
     assert set(SnapshotMonth.objects.filter(submitter=world.specialist).values_list("id", flat=True)) == specialist_rows
     total = SnapshotYear.objects.get(submitter=world.municipality, dimension="total")
     assert (total.records, total.users) == (2, 2)
+
+
+def test_a_nightly_run_after_the_copy_was_lost_rebuilds_everything(world):
+    """PostgreSQL empties the unlogged copy after a crash; the differences would then count every record again."""
+    clock = Clock()
+    receive(world.municipality, [kpr_record("a"), kpr_record("b", service_code="6")], now=clock.tick())
+    snapshot_rebuild(now=clock.tick())
+    SnapshotRun.objects.create(scope=SnapshotRun.Scope.ALL, status=SnapshotRun.Status.DONE, as_of=clock.tick())
+    SnapshotRecord.objects.all().delete()  # as after a crash
+    receive(world.municipality, [kpr_record("c", patient_ref="p-other")], now=clock.tick())
+
+    run = SnapshotRun.objects.create(scope=SnapshotRun.Scope.NIGHTLY)
+    done = snapshot_run_execute(run_id=run.pk)
+
+    assert done.status == SnapshotRun.Status.DONE
+    assert done.changes_since is None  # a rebuild, not the differences since the last run
+    assert SnapshotRecord.objects.count() == 3
+    assert SnapshotYear.objects.get(submitter=world.municipality, dimension="total").records == 3
+    assert_snapshot_matches_live()
 
 
 def test_ident_records_and_other_kinds_are_not_counted(world):
