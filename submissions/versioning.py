@@ -126,7 +126,6 @@ _UPSERT_SQL_TYPES = {
     "last_received_at": "timestamptz",
     "last_submission_id": "bigint",
 }
-_DELETE_FIELDS = ("version", "is_deleted", "last_received_at", "last_submission_id")
 
 
 def _apply_postgresql(plan: Plan, scope: dict[str, Any], submission_id: int, now: datetime.datetime) -> None:
@@ -167,23 +166,18 @@ def _apply_postgresql(plan: Plan, scope: dict[str, Any], submission_id: int, now
             ],
         )
     if plan.upserts:
-        fields = ("version", "is_deleted", "content_hash", *COLUMNS, "data", "last_received_at", "last_submission_id")
+        fields = ("version", "content_hash", *COLUMNS, "data")
         values = [
-            (
-                row.version,
-                row.is_deleted,
-                row.content_hash,
-                *(row.columns[name] for name in COLUMNS),
-                _json_text(row, row.data),
-                now,
-                submission_id,
-            )
+            (row.version, row.content_hash, *(row.columns[name] for name in COLUMNS), _json_text(row, row.data))
             for row in plan.upserts
         ]
-        _update_from_arrays(table, fields, [row.pk for row in plan.upserts], values)
+        shared = {"is_deleted": False, "last_received_at": now, "last_submission_id": submission_id}
+        _update_from_arrays(table, fields, [row.pk for row in plan.upserts], values, shared)
     if plan.deletes:
-        values = [(row.version, True, now, submission_id) for row in plan.deletes]
-        _update_from_arrays(table, _DELETE_FIELDS, [row.pk for row in plan.deletes], values)
+        shared = {"is_deleted": True, "last_received_at": now, "last_submission_id": submission_id}
+        _update_from_arrays(
+            table, ("version",), [row.pk for row in plan.deletes], [(row.version,) for row in plan.deletes], shared
+        )
     received_at = _copy_fields(now)
     _copy(
         RecordVersion._meta.db_table,
@@ -257,17 +251,28 @@ def _copy(table: str, columns: tuple[str, ...], lines: list[str]) -> None:
         copy.write("".join(lines).encode())
 
 
-def _update_from_arrays(table: str, fields: tuple[str, ...], pks: list[int], values: list[tuple[Any, ...]]) -> None:
-    """One UPDATE for all rows, where Django's bulk_update builds a CASE per field and row."""
+def _update_from_arrays(
+    table: str, fields: tuple[str, ...], pks: list[int], values: list[tuple[Any, ...]], shared: dict[str, Any]
+) -> None:
+    """One UPDATE for all rows, where Django's bulk_update builds a CASE per field and row.
+
+    Per-row values travel as arrays, values all rows share as single parameters. Both are sent in
+    binary (%b): psycopg's text format quotes every array element with a regular expression.
+    """
     arrays = [pks, *([row[i] for row in values] for i in range(len(fields)))]
-    unnest = ", ".join(["%s::bigint[]", *(f"%s::{_UPSERT_SQL_TYPES[name]}[]" for name in fields)])
-    assignments = ", ".join(f"{name} = v.{name}{'::jsonb' if name == 'data' else ''}" for name in fields)
+    unnest = ", ".join(["%b::bigint[]", *(f"%b::{_UPSERT_SQL_TYPES[name]}[]" for name in fields)])
+    assignments = ", ".join(
+        [
+            *(f"{name} = v.{name}{'::jsonb' if name == 'data' else ''}" for name in fields),
+            *(f"{name} = %b::{_UPSERT_SQL_TYPES[name]}" for name in shared),
+        ]
+    )
     sql = (
         f"UPDATE {table} AS r SET {assignments} "  # noqa: S608 (identifiers are the model's own columns)
         f"FROM unnest({unnest}) AS v(id, {', '.join(fields)}) WHERE r.id = v.id"
     )
     with _raw_cursor() as cursor:
-        cursor.execute(sql, arrays, binary=True)
+        cursor.execute(sql, [*shared.values(), *arrays])
 
 
 # -- other databases ------------------------------------------------------------------------------
