@@ -76,7 +76,8 @@ def current_rows(scope: dict[str, Any], record_ids: list[str]) -> dict[str, Row]
         with _raw_cursor() as cursor:
             cursor.execute(
                 f"SELECT {', '.join(_CURRENT_FIELDS)} FROM {Record._meta.db_table} "  # noqa: S608
-                "WHERE submitter_id = %s AND register = %s AND kind = %s AND record_id = ANY(%s)",
+                # The ids in binary (%b): the text format quotes each element with a regular expression.
+                "WHERE submitter_id = %s AND register = %s AND kind = %s AND record_id = ANY(%b::text[])",
                 [scope["submitter_id"], scope["register"], scope["kind"], record_ids],
             )
             for values in cursor:
