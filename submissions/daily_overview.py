@@ -1,9 +1,9 @@
 """Reads for registry staff's overview: the reporting rate per register and deadline, the submitters behind
 each number, and the largest year-on-year changes across the municipalities with their comments.
 
-Set-based SQL throughout: one query per deadline counts every expected submitter's delivery (the same rule as
-`selectors_deadlines.accepted_delivery_at`, for all submitters at once), and one query finds the largest
-changes in the snapshot. Everyone but registry staff gets 404.
+Served from the snapshot: each expected submitter's delivery per deadline (SnapshotDelivery, computed by the
+snapshot run with `delivery_sql`, the rule of `selectors_deadlines.accepted_delivery_at` for all submitters at
+once) is counted in one query, and one query finds the largest changes. Everyone but registry staff gets 404.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from submissions.models import (
     ChangeComment,
     Deadline,
     Extension,
+    SnapshotDelivery,
     SnapshotDimension,
     SnapshotYear,
     Submission,
@@ -145,12 +146,17 @@ def _adapt(value: Any) -> Any:
     return value
 
 
-def _status_sql(deadline: Deadline, filters: OverviewFilters, user: Any, granted_dates: list[datetime.date]):
-    """SQL selecting (submitter_id, delivered_at, due_at, status) for every expected submitter of the deadline."""
-    expected = filters.submitters(user).filter(
-        kind__in=deadline.submitter_kinds, **{REGISTER_FLAGS[deadline.register]: True}
-    )
-    expected_sql, expected_params = expected.values("id").query.sql_with_params()
+def expected_submitters(deadline: Deadline) -> QuerySet[Submitter]:
+    """The submitters a deadline applies to: its kinds, reporting to its register."""
+    return Submitter.objects.filter(kind__in=deadline.submitter_kinds, **{REGISTER_FLAGS[deadline.register]: True})
+
+
+def delivery_sql(
+    deadline: Deadline, expected: QuerySet[Submitter], granted_dates: list[datetime.date]
+) -> tuple[str, list[Any]]:
+    """SQL selecting (submitter_id, delivered_at, due_at, status) for the `expected` submitters of the deadline:
+    the rule of `selectors_deadlines.accepted_delivery_at`, for all of them at once. The snapshot stores it."""
+    expected_sql, expected_params = expected.order_by().values("id").query.sql_with_params()
     calendar_due = deadline.due_at
     # Effective deadline: the latest granted extension's date (end of day in Oslo), else the calendar's.
     cases = " ".join("WHEN %s THEN %s" for _ in granted_dates)
@@ -217,7 +223,7 @@ def _status_sql(deadline: Deadline, filters: OverviewFilters, user: Any, granted
     return sql, params
 
 
-def _granted_dates(deadlines: list[Deadline]) -> dict[int, list[datetime.date]]:
+def granted_dates_by_deadline(deadlines: list[Deadline]) -> dict[int, list[datetime.date]]:
     dates: dict[int, set[datetime.date]] = {deadline.pk: set() for deadline in deadlines}
     rows = (
         Extension.objects.filter(deadline__in=deadlines, status=Extension.Status.GRANTED, granted_date__isnull=False)
@@ -229,21 +235,36 @@ def _granted_dates(deadlines: list[Deadline]) -> dict[int, list[datetime.date]]:
     return {deadline_id: sorted(days) for deadline_id, days in dates.items()}
 
 
+def _filtered(filters: OverviewFilters, user: Any, alias: str) -> tuple[str, list[Any]]:
+    """A condition on `alias`.submitter_id for the filters ('' when they select everyone)."""
+    if not (filters.kind or filters.county or filters.sector or filters.vendor_id):
+        return "", []
+    sql, params = filters.submitters(user).values("id").query.sql_with_params()
+    return f" AND {alias}.submitter_id IN ({sql})", list(params)
+
+
 def reporting_rates(
     *, user: Any, filters: OverviewFilters, deadlines: list[Deadline], now: datetime.datetime | None = None
 ) -> list[DeadlineRate]:
-    """Expected, on time, on time with extension, late and missing per deadline: 1 + one query per deadline."""
+    """Expected, on time, on time with extension, late and missing per deadline, from the snapshot: one query."""
     _require_staff(user)
     now = now or timezone.now()
-    granted = _granted_dates(deadlines)
-    rates = []
-    with connection.cursor() as cursor:
-        for deadline in deadlines:
-            sql, params = _status_sql(deadline, filters, user, granted[deadline.pk])
-            cursor.execute(f"SELECT status, COUNT(*) FROM ({sql}) t GROUP BY status", params)  # noqa: S608
-            counts = {status: count for status, count in cursor.fetchall()}
-            rates.append(DeadlineRate(deadline=deadline, counts=counts, passed=now > deadline.due_at))
-    return rates
+    counts: dict[int, dict[str, int]] = {deadline.pk: {} for deadline in deadlines}
+    if deadlines:
+        condition, params = _filtered(filters, user, "d")
+        placeholders = ", ".join(["%s"] * len(deadlines))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT d.deadline_id, d.status, COUNT(*) FROM {SnapshotDelivery._meta.db_table} d "  # noqa: S608
+                f"WHERE d.deadline_id IN ({placeholders}){condition} GROUP BY d.deadline_id, d.status",
+                [*(deadline.pk for deadline in deadlines), *params],
+            )
+            for deadline_id, status, count in cursor.fetchall():
+                counts[deadline_id][status] = count
+    return [
+        DeadlineRate(deadline=deadline, counts=counts[deadline.pk], passed=now > deadline.due_at)
+        for deadline in deadlines
+    ]
 
 
 @dataclass(frozen=True)
@@ -271,20 +292,19 @@ def submitters_with_status(
     page: int = 1,
     limit: int | None = None,
 ) -> list[SubmitterStatus]:
-    """One page of the submitters behind a number, by name: three queries."""
+    """One page of the submitters behind a number, by name, from the snapshot: two queries."""
     _require_staff(user)
     limit = limit or SUBMITTER_PAGE_SIZE
     if status not in STATUSES:
         raise Http404("No such status.")
-    sql, params = _status_sql(deadline, filters, user, _granted_dates([deadline])[deadline.pk])
+    condition, params = _filtered(filters, user, "d")
     offset = (max(1, page) - 1) * limit
-    submitter_table = Submitter._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT t.submitter_id, t.delivered_at, t.due_at FROM ({sql}) t "  # noqa: S608
-            f"JOIN {submitter_table} p ON p.id = t.submitter_id WHERE t.status = %s "
-            "ORDER BY p.name, p.id LIMIT %s OFFSET %s",
-            [*params, status, limit, offset],
+            f"SELECT d.submitter_id, d.delivered_at, d.due_at FROM {SnapshotDelivery._meta.db_table} d "  # noqa: S608
+            f"JOIN {Submitter._meta.db_table} p ON p.id = d.submitter_id "
+            f"WHERE d.deadline_id = %s AND d.status = %s{condition} ORDER BY p.name, p.id LIMIT %s OFFSET %s",
+            [deadline.pk, status, *params, limit, offset],
         )
         rows = cursor.fetchall()
     submitters = Submitter.objects.select_related("epj_vendor").in_bulk([row[0] for row in rows])

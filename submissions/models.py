@@ -601,6 +601,32 @@ class SnapshotRun(models.Model):
         return None
 
 
+class SnapshotDelivery(models.Model):
+    """Each expected submitter's delivery for one deadline, as of the last snapshot run: when the accepted
+    messages were all in (or never), the effective deadline, and the on-time status. Registry staff's overview
+    counts these rows, so that it never scans the submissions (60,000 submitters sending every day).
+
+    Written only by submissions.snapshot, in bulk SQL (the rule: submissions.daily_overview.delivery_sql).
+    """
+
+    deadline = models.ForeignKey(Deadline, on_delete=models.CASCADE, related_name="+", db_index=False)
+    submitter = models.ForeignKey(Submitter, on_delete=models.CASCADE, related_name="+", db_index=False)
+    delivered_at = models.DateTimeField(null=True)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["deadline", "submitter"], name="snapshot_delivery_key"),
+        ]
+        indexes = [
+            models.Index(fields=["submitter"], name="snapshot_delivery_submitter"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deadline_id} {self.submitter_id} {self.status}"
+
+
 class ChangeComment(models.Model):
     """A submitter's explanation of a large change against last year in one category.
 

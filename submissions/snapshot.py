@@ -32,17 +32,22 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from portal.models import Submitter
 from submissions.models import (
     SNAPSHOT_DIMENSIONS,
+    Deadline,
+    Extension,
     MessageKind,
     Record,
+    SnapshotDelivery,
     SnapshotMonth,
     SnapshotRecord,
     SnapshotRun,
     SnapshotYear,
+    Submission,
 )
 
 logger = logging.getLogger(__name__)
@@ -570,6 +575,55 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
     return units
 
 
+# -- deliveries per deadline (registry staff's overview) --------------------------------------------
+
+_DELIVERY = SnapshotDelivery._meta.db_table
+_CHANGED_SUBMITTERS = "snap_delivery_submitters"
+
+
+def _refresh_deliveries(cursor: Any, deadlines: list[Deadline], only: str = "", only_params: Any = ()) -> None:
+    """Recompute the deliveries of `deadlines`, for the submitters `only` selects (SQL) or for all."""
+    from submissions.daily_overview import delivery_sql, expected_submitters, granted_dates_by_deadline
+
+    granted = granted_dates_by_deadline(deadlines)
+    for deadline in deadlines:
+        expected = expected_submitters(deadline)
+        restrict = ""
+        if only:
+            # `only` is this module's own SQL; values are parameters.
+            expected = expected.filter(pk__in=RawSQL(only, only_params))  # noqa: S611
+            restrict = f" AND submitter_id IN ({only})"
+        cursor.execute(f"DELETE FROM {_DELIVERY} WHERE deadline_id = %s{restrict}", [deadline.pk, *only_params])  # noqa: S608
+        sql, params = delivery_sql(deadline, expected, granted[deadline.pk])
+        cursor.execute(
+            f"INSERT INTO {_DELIVERY} (deadline_id, submitter_id, delivered_at, due_at, status) "  # noqa: S608
+            f"SELECT %s, t.submitter_id, t.delivered_at, t.due_at, t.status FROM ({sql}) t",
+            [deadline.pk, *params],
+        )
+
+
+def _deliveries_since(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> None:
+    """The submitters with submissions, extension decisions or changes of their own since `since` get their
+    deliveries recomputed; a deadline edited since then (or new), all of its own."""
+    _drop(cursor, dialect, [_CHANGED_SUBMITTERS])
+    cursor.execute(
+        dialect.temporary(
+            _CHANGED_SUBMITTERS,
+            f"SELECT submitter_id FROM {Submission._meta.db_table} WHERE received_at > %s "  # noqa: S608
+            f"UNION SELECT submitter_id FROM {Extension._meta.db_table} WHERE decided_at > %s "
+            f"UNION SELECT id FROM {Submitter._meta.db_table} WHERE updated_at > %s",
+        ),
+        [_param(since)] * 3,
+    )
+    deadlines = list(Deadline.objects.all())
+    edited = [deadline for deadline in deadlines if deadline.updated_at > since]
+    _refresh_deliveries(cursor, edited)
+    if _count(cursor, f"SELECT COUNT(*) FROM {_CHANGED_SUBMITTERS}"):  # noqa: S608
+        others = [deadline for deadline in deadlines if deadline.updated_at <= since]
+        _refresh_deliveries(cursor, others, f"SELECT submitter_id FROM {_CHANGED_SUBMITTERS}")  # noqa: S608
+    _drop(cursor, dialect, [_CHANGED_SUBMITTERS])
+
+
 # -- the service -----------------------------------------------------------------------------------
 
 
@@ -588,6 +642,8 @@ def snapshot_rebuild(*, now: datetime.datetime | None = None) -> RefreshResult:
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor, dialect)
         units = _rebuild_all(cursor, dialect)
+        cursor.execute(f"DELETE FROM {_DELIVERY}")  # noqa: S608
+        _refresh_deliveries(cursor, list(Deadline.objects.all()))
     if dialect.postgresql and not connection.in_atomic_block:
         # The reloaded copy's pages are not yet known to be visible to all: until (auto)vacuum marks them, the
         # nightly run's index-only lookups would visit the table too, and set hint bits page by page.
@@ -608,6 +664,7 @@ def snapshot_update_changed(*, since: datetime.datetime, now: datetime.datetime 
         _drop(cursor, dialect, _WORK_TABLES)
         units = _apply_changes(cursor, dialect, since)
         _drop(cursor, dialect, _WORK_TABLES)
+        _deliveries_since(cursor, dialect, since)
     return RefreshResult(units=units, full=False, changes_since=since, as_of=as_of)
 
 
@@ -618,6 +675,7 @@ def snapshot_update_submitter(*, submitter_id: int, now: datetime.datetime | Non
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor, dialect)
         units = _recompute_submitter(cursor, dialect, submitter_id)
+        _refresh_deliveries(cursor, list(Deadline.objects.all()), "SELECT %s", [submitter_id])
     return RefreshResult(units=units, full=False, changes_since=None, as_of=as_of)
 
 

@@ -20,7 +20,7 @@ from submissions.daily_overview import OverviewFilters, reporting_rates, submitt
 from submissions.deadlines import effective_deadline, on_time_status
 from submissions.models import ChangeComment, Extension, SnapshotRun
 from submissions.selectors_deadlines import accepted_delivery_at
-from submissions.snapshot import snapshot_rebuild
+from submissions.snapshot import snapshot_rebuild, snapshot_update_changed
 from tests.conftest import client_for
 from tests.factories import (
     AcceptedSubmissionFactory,
@@ -90,6 +90,7 @@ def deadline_world(world):
         decided_by=world.staff_user,
         decided_at=timezone.now(),
     )
+    snapshot_rebuild()  # the overview is served from the snapshot
     return deadline, people
 
 
@@ -99,6 +100,48 @@ def test_counts_per_deadline(world, deadline_world):
     # The world's own two specialists are expected too, and sent nothing.
     assert rates[0].counts == {"on_time": 1, "late": 1, "on_time_with_extension": 1, "not_received": 4}
     assert (rates[0].expected, rates[0].received, rates[0].missing) == (7, 3, 4)
+
+
+def test_the_nightly_run_brings_the_counts_up_to_date(world, deadline_world):
+    """Served from the snapshot: a delivery, an extension and an edited deadline show after the next run."""
+    deadline, people = deadline_world
+    watermark = timezone.now()
+
+    def counts():
+        filters = OverviewFilters(year=2030)
+        return reporting_rates(user=world.staff_user, filters=filters, deadlines=[deadline])[0].counts
+
+    before = counts()
+    for kind in ("activity", "ident"):  # d_missing completes its delivery (late), after the last run
+        AcceptedSubmissionFactory(
+            submitter=people["d_missing"], kind=kind, received_at=deadline.due_at + datetime.timedelta(days=1)
+        )
+    assert counts() == before  # not until the snapshot is refreshed
+
+    snapshot_update_changed(since=watermark)
+    assert counts() == {"on_time": 1, "late": 2, "on_time_with_extension": 1, "not_received": 3}
+
+    watermark = timezone.now()
+    Extension.objects.create(
+        submitter=people["b_late"],
+        deadline=deadline,
+        status=Extension.Status.GRANTED,
+        previous_date=deadline.due_date,
+        requested_date=deadline.due_date + datetime.timedelta(days=7),
+        granted_date=deadline.due_date + datetime.timedelta(days=7),
+        justification="Strømbrudd.",
+        requested_by=world.specialist_user,
+        decided_by=world.staff_user,
+        decided_at=timezone.now(),
+    )
+    snapshot_update_changed(since=watermark)
+    assert counts() == {"on_time": 1, "late": 1, "on_time_with_extension": 2, "not_received": 3}
+
+    watermark = timezone.now()
+    deadline.due_date += datetime.timedelta(days=30)  # staff move the deadline: everyone is on time
+    deadline.save()
+    snapshot_update_changed(since=watermark)
+    assert counts() == {"on_time": 4, "not_received": 3}
 
 
 def test_the_page_shows_the_counts_and_lists_the_submitters_behind_one(world, deadline_world):
@@ -183,6 +226,7 @@ def test_the_set_based_status_agrees_with_the_deadlines_module(world):
                 decided_by=world.staff_user,
                 decided_at=timezone.now(),
             )
+    snapshot_rebuild()
     filters = OverviewFilters(year=2030)
     from_sql = {}
     for status in daily_overview.STATUSES:
