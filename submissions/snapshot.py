@@ -49,6 +49,7 @@ from submissions.models import (
     SnapshotYear,
     Submission,
 )
+from submissions.workdays import end_of_day_oslo, start_of_day_oslo
 
 logger = logging.getLogger(__name__)
 
@@ -578,7 +579,6 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
 # -- deliveries per deadline (registry staff's overview) --------------------------------------------
 
 _DELIVERY = SnapshotDelivery._meta.db_table
-_CHANGED_SUBMITTERS = "snap_delivery_submitters"
 
 
 def _refresh_deliveries(cursor: Any, deadlines: list[Deadline], only: str = "", only_params: Any = ()) -> None:
@@ -603,25 +603,45 @@ def _refresh_deliveries(cursor: Any, deadlines: list[Deadline], only: str = "", 
 
 
 def _deliveries_since(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> None:
-    """The submitters with submissions, extension decisions or changes of their own since `since` get their
-    deliveries recomputed; a deadline edited since then (or new), all of its own."""
-    _drop(cursor, dialect, [_CHANGED_SUBMITTERS])
-    cursor.execute(
-        dialect.temporary(
-            _CHANGED_SUBMITTERS,
-            f"SELECT submitter_id FROM {Submission._meta.db_table} WHERE received_at > %s "  # noqa: S608
-            f"UNION SELECT submitter_id FROM {Extension._meta.db_table} WHERE decided_at > %s "
-            f"UNION SELECT id FROM {Submitter._meta.db_table} WHERE updated_at > %s",
-        ),
-        [_param(since)] * 3,
-    )
+    """Recompute the deliveries that can have changed since `since`: a deadline edited since then (or new) for
+    everyone; otherwise its submitters with a submission since then that could count for it (a full file
+    covering its period, or a change message before its latest possible deadline), an extension decided for
+    it, or an edit of their own. A day of change messages touches only the deadlines still open."""
+    from submissions.daily_overview import granted_dates_by_deadline
+
     deadlines = list(Deadline.objects.all())
-    edited = [deadline for deadline in deadlines if deadline.updated_at > since]
-    _refresh_deliveries(cursor, edited)
-    if _count(cursor, f"SELECT COUNT(*) FROM {_CHANGED_SUBMITTERS}"):  # noqa: S608
-        others = [deadline for deadline in deadlines if deadline.updated_at <= since]
-        _refresh_deliveries(cursor, others, f"SELECT submitter_id FROM {_CHANGED_SUBMITTERS}")  # noqa: S608
-    _drop(cursor, dialect, [_CHANGED_SUBMITTERS])
+    granted = granted_dates_by_deadline(deadlines)
+    submission, extension = Submission._meta.db_table, Extension._meta.db_table
+    for deadline in deadlines:
+        if deadline.updated_at > since:
+            _refresh_deliveries(cursor, [deadline])
+            continue
+        latest_due = max([deadline.due_at, *(end_of_day_oslo(day) for day in granted[deadline.pk])])
+        kinds = list(deadline.message_kinds) or [""]
+        only = (
+            f"SELECT submitter_id FROM {submission} WHERE received_at > %s AND register = %s "  # noqa: S608
+            f"AND kind IN ({', '.join(['%s'] * len(kinds))}) AND ("
+            "(mode = %s AND period_start <= %s AND period_end >= %s) "
+            "OR (mode = %s AND received_at >= %s AND received_at <= %s)) "
+            f"UNION SELECT submitter_id FROM {extension} WHERE deadline_id = %s AND decided_at > %s "
+            f"UNION SELECT id FROM {Submitter._meta.db_table} WHERE updated_at > %s"
+        )
+        params = [
+            _param(since),
+            deadline.register,
+            *kinds,
+            Submission.Mode.FULL,
+            connection.ops.adapt_datefield_value(deadline.period_start),
+            connection.ops.adapt_datefield_value(deadline.period_end),
+            Submission.Mode.CHANGE,
+            _param(start_of_day_oslo(deadline.period_start)),
+            _param(latest_due),
+            deadline.pk,
+            _param(since),
+            _param(since),
+        ]
+        if _count(cursor, f"SELECT COUNT(*) FROM ({only}) x", params):  # noqa: S608
+            _refresh_deliveries(cursor, [deadline], only, params)
 
 
 # -- the service -----------------------------------------------------------------------------------
@@ -648,7 +668,7 @@ def snapshot_rebuild(*, now: datetime.datetime | None = None) -> RefreshResult:
         # The reloaded copy's pages are not yet known to be visible to all: until (auto)vacuum marks them, the
         # nightly run's index-only lookups would visit the table too, and set hint bits page by page.
         with connection.cursor() as cursor:
-            cursor.execute(f"VACUUM (ANALYZE) {_COPY}")
+            cursor.execute(f"VACUUM (ANALYZE) {_COPY}, {_DELIVERY}")
     return RefreshResult(units=units, full=True, changes_since=None, as_of=as_of)
 
 
