@@ -96,7 +96,8 @@ class Record(models.Model):
     the data so that aggregation can happen in SQL.
     """
 
-    submitter = models.ForeignKey(Submitter, on_delete=models.PROTECT, related_name="records")
+    # The identity key (submitter, register, kind, record_id) starts with the submitter: no separate index.
+    submitter = models.ForeignKey(Submitter, on_delete=models.PROTECT, related_name="records", db_index=False)
     register = models.CharField(max_length=3, choices=Register.choices)
     kind = models.CharField(max_length=16, choices=MessageKind.choices)
     record_id = models.CharField(max_length=100)
@@ -137,7 +138,8 @@ class RecordVersion(models.Model):
         UPSERT = "upsert", _("Created or changed")
         DELETE = "delete", _("Deleted")
 
-    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="versions")
+    # The unique key (record, version) starts with the record: no separate index.
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="versions", db_index=False)
     version = models.PositiveIntegerField()
     operation = models.CharField(max_length=16, choices=Operation.choices)
     submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="record_versions")
