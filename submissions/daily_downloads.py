@@ -19,7 +19,9 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Font
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from submissions import selectors
 from submissions.daily_overview import EXPORT_LIMIT, Changes, DeadlineRate, SubmitterStatus
@@ -48,32 +50,48 @@ def attachment(content: bytes, filename: str, content_type: str) -> HttpResponse
     return response
 
 
+# What a spreadsheet may take for the start of a formula in a CSV field (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _text(value: Any) -> str:
+    """The CSV field. Only text (str) given to us is checked for a formula's start: numbers are formatted
+    here (a negative count or percentage stays a number) and never quoted."""
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.1f}".replace(".", ",")
     if isinstance(value, datetime.datetime):
         return value.astimezone(OSLO).strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # a spreadsheet must not take text for a formula
+    if isinstance(value, str):
+        if value.startswith(_FORMULA_START):
+            return "'" + value  # a spreadsheet must not take text for a formula
+        return value
     return str(value)
 
 
 def csv_bytes(table: Table) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(table.headers)
+    writer.writerow([_text(title) for title in table.headers])
     for row in table.rows:
         writer.writerow([_text(value) for value in row])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def _cell_value(value: Any) -> Any:
+def _text_cell(sheet: WriteOnlyWorksheet, value: str) -> WriteOnlyCell:
+    """A cell that holds `value` as text: openpyxl writes a str that starts with "=" as a formula and one like
+    "#N/A" as an error code. The text is kept as it is (a text cell is inert; no quote is added)."""
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"
+    return cell
+
+
+def _cell_value(sheet: WriteOnlyWorksheet, value: Any) -> Any:
     if isinstance(value, datetime.datetime):
         return value.astimezone(OSLO).replace(tzinfo=None)  # Excel has no time zones: Norwegian time
-    if isinstance(value, str) and value[:1] == "=":
-        return "'" + value
+    if isinstance(value, str) and ((len(value) > 1 and value[0] == "=") or value in ERROR_CODES):
+        return _text_cell(sheet, value)
     return value
 
 
@@ -85,12 +103,12 @@ def xlsx_bytes(tables: Sequence[Table]) -> bytes:
         sheet.freeze_panes = "A2"
         header = []
         for title in table.headers:
-            cell = WriteOnlyCell(sheet, value=title)
+            cell = _text_cell(sheet, title)
             cell.font = bold
             header.append(cell)
         sheet.append(header)
         for row in table.rows:
-            sheet.append([_cell_value(value) for value in row])
+            sheet.append([_cell_value(sheet, value) for value in row])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

