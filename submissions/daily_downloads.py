@@ -19,7 +19,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ERROR_CODES
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
@@ -82,9 +82,15 @@ def csv_bytes(table: Table) -> bytes:
 def _text_cell(sheet: WriteOnlyWorksheet, value: str) -> WriteOnlyCell:
     """A cell that holds `value` as text: openpyxl writes a str that starts with "=" as a formula and one like
     "#N/A" as an error code. The text is kept as it is (a text cell is inert; no quote is added)."""
-    cell = WriteOnlyCell(sheet, value=value)
+    cell = WriteOnlyCell(sheet, value=_storable(value))
     cell.data_type = "s"
     return cell
+
+
+def _storable(value: str) -> str:
+    """Control characters (e.g. pasted into a comment) cannot be stored in xlsx: openpyxl would refuse the whole
+    file. They are shown as U+FFFD; the text in the portal is unchanged."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
 
 
 def _cell_value(sheet: WriteOnlyWorksheet, value: Any) -> Any:
@@ -92,6 +98,8 @@ def _cell_value(sheet: WriteOnlyWorksheet, value: Any) -> Any:
         return value.astimezone(OSLO).replace(tzinfo=None)  # Excel has no time zones: Norwegian time
     if isinstance(value, str) and ((len(value) > 1 and value[0] == "=") or value in ERROR_CODES):
         return _text_cell(sheet, value)
+    if isinstance(value, str):
+        return _storable(value)
     return value
 
 

@@ -427,3 +427,23 @@ def test_a_comment_is_never_a_formula_in_the_downloads(world, safety_alarm_histo
     numbers = [(c.value, c.data_type) for c in line[3:9]]
     assert numbers == [(0, "n"), (0, "n"), (12, "n"), (12, "n"), (-12, "n"), (-100.0, "n")]
     assert (line[10].value, line[10].data_type) == (text, "s")
+
+
+def test_a_comment_with_control_characters_still_downloads(world, safety_alarm_history):
+    """xlsx cannot hold control characters (openpyxl refuses the file): they become U+FFFD in the sheet only."""
+    ChangeComment.objects.create(
+        submitter=world.municipality,
+        register="KPR",
+        year=YEAR,
+        dimension="service_code",
+        category="6",
+        text="Ny\x07 praksis\x1b",
+        author=world.municipality_user,
+    )
+    client = client_for(world.municipality_user)
+    response = download(client, world.municipality, "kategorier", "xlsx", register="KPR", aar=YEAR)
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    (line,) = [row for row in sheet.iter_rows(min_row=2) if (row[0].value, row[1].value) == ("Tjenestekode", "6")]
+    assert line[10].value == "Ny\ufffd praksis\ufffd"
+    assert ChangeComment.objects.get().text == "Ny\x07 praksis\x1b"
