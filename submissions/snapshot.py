@@ -591,7 +591,7 @@ def _refresh_deliveries(cursor: Any, deadlines: list[Deadline], only: str = "", 
         restrict = ""
         if only:
             # `only` is this module's own SQL; values are parameters.
-            expected = expected.filter(pk__in=RawSQL(only, only_params))  # noqa: S611
+            expected = expected.filter(pk__in=RawSQL(only, only_params))  # noqa: S611  # nosec B611
             restrict = f" AND submitter_id IN ({only})"
         cursor.execute(f"DELETE FROM {_DELIVERY} WHERE deadline_id = %s{restrict}", [deadline.pk, *only_params])  # noqa: S608
         sql, params = delivery_sql(deadline, expected, granted[deadline.pk])
