@@ -231,11 +231,18 @@ def _branches(select: Any) -> str:
     return " UNION ALL ".join(select(dimension, column, register) for dimension, column, register in _BRANCHES)
 
 
+def _branch_terms(column: str | None, register: str | None) -> tuple[str, str, str]:
+    """A breakdown's category expression, its extra GROUP BY column and its WHERE on the register."""
+    return (
+        column or "''",
+        f", {column}" if column else "",
+        f"WHERE register = '{register}'" if register else "",
+    )
+
+
 def _user_year_branch(dimension: str, column: str | None, register: str | None) -> str:
     """One row per user, year and category, with the months the user appears in as bits."""
-    category = column or "''"
-    group = f", {column}" if column else ""
-    where = f"WHERE register = '{register}'" if register else ""
+    category, group, where = _branch_terms(column, register)
     return (
         f"SELECT submitter_id, register, year, '{dimension}' AS dimension, {category} AS category, "  # noqa: S608
         "bit_or(1 << (month - 1)) AS months, COUNT(*) AS records, MIN(first_received_at) AS first_at, "
@@ -245,9 +252,7 @@ def _user_year_branch(dimension: str, column: str | None, register: str | None) 
 
 
 def _month_records_branch(dimension: str, column: str | None, register: str | None) -> str:
-    category = column or "''"
-    group = f", {column}" if column else ""
-    where = f"WHERE register = '{register}'" if register else ""
+    category, group, where = _branch_terms(column, register)
     return (
         f"SELECT submitter_id, register, year, month, '{dimension}' AS dimension, {category} AS category, "  # noqa: S608
         "COUNT(*) AS records, MIN(first_received_at) AS first_at, MAX(last_received_at) AS last_at "
@@ -367,13 +372,12 @@ def _month_bits(dialect: _Dialect, condition: str) -> str:
 
 def _mask_branch(dialect: _Dialect, dimension: str, column: str | None, register: str | None) -> str:
     """One row per changed user and category of one breakdown: the months they appear in, before and after."""
-    category = column or "''"
-    where = f"WHERE register = '{register}'" if register else ""
+    category, group, where = _branch_terms(column, register)
     before, after = _month_bits(dialect, "is_before = 1"), _month_bits(dialect, "is_before = 0")
     return (
         f"SELECT {_USER}, '{dimension}' AS dimension, {category} AS category, "  # noqa: S608
         f"{before} AS before_bits, {after} AS after_bits "
-        f"FROM snap_sides {where} GROUP BY {_USER}{f', {column}' if column else ''}"
+        f"FROM snap_sides {where} GROUP BY {_USER}{group}"
     )
 
 

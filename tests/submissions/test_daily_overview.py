@@ -26,6 +26,7 @@ from tests.factories import (
     AcceptedSubmissionFactory,
     DeadlineFactory,
     EpjVendorFactory,
+    ExtensionFactory,
     MunicipalitySubmitterFactory,
     SubmitterFactory,
 )
@@ -122,15 +123,12 @@ def test_the_nightly_run_brings_the_counts_up_to_date(world, deadline_world):
     assert counts() == {"on_time": 1, "late": 2, "on_time_with_extension": 1, "not_received": 3}
 
     watermark = timezone.now()
-    Extension.objects.create(
+    ExtensionFactory(
         submitter=people["b_late"],
         deadline=deadline,
         status=Extension.Status.GRANTED,
-        previous_date=deadline.due_date,
         requested_date=deadline.due_date + datetime.timedelta(days=7),
         granted_date=deadline.due_date + datetime.timedelta(days=7),
-        justification="Strømbrudd.",
-        requested_by=world.specialist_user,
         decided_by=world.staff_user,
         decided_at=timezone.now(),
     )
