@@ -43,7 +43,7 @@ bench: install
 
 ## Extract new strings into locale/nb/LC_MESSAGES/django.po and recompile django.mo (needs GNU gettext)
 messages: install
-	DEBUG=true $(PY) manage.py makemessages -l nb --ignore=.venv --ignore=var --ignore=static --ignore=tests --ignore=bench
+	DEBUG=true $(PY) manage.py makemessages -l nb --ignore=.venv --ignore=var --ignore=static --ignore=tests --ignore=bench --no-wrap
 	DEBUG=true $(PY) manage.py compilemessages -l nb --ignore=.venv
 
 check-deploy: install

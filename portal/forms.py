@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.lib.norway import NumberError, normalize_norwegian_mobile
 from portal.models import AuditEventKind, ContactType, Register, Submitter
-from portal.validators import MOBILE_MESSAGES
+from portal.validators import MOBILE_MESSAGES, validate_free_text
 
 
 class DesignsystemetFormMixin:
@@ -43,7 +43,7 @@ class SignInForm(DesignsystemetFormMixin, AuthenticationForm):
 
 
 class ContactForm(DesignsystemetFormMixin, forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=200)
+    name = forms.CharField(label=_("Name"), max_length=200, validators=[validate_free_text])
     email = forms.EmailField(
         label=_("E-mail"),
         help_text=_("The feedback archives are sent to this address."),

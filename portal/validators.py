@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
@@ -36,6 +37,32 @@ def validate_norwegian_mobile(value: str) -> None:
         normalize_norwegian_mobile(value)
     except NumberError as error:
         raise ValidationError(MOBILE_MESSAGES[error.code], code=f"mobile_{error.code}") from None
+
+
+# Line breaks and tabs belong in free text; every other control character (category Cc: NUL, BEL, ESC, DEL,
+# C1 codes, ...) is a paste accident that breaks exports (XML 1.0 can't hold most of them) and hides text.
+_ALLOWED_CONTROLS = frozenset("\n\r\t")
+
+
+def validate_free_text(value: str) -> None:
+    """Refuse control characters other than line breaks and tabs, saying which one and where."""
+    line = 1
+    column = 0
+    for character in value:
+        if character == "\n":
+            line, column = line + 1, 0
+            continue
+        column += 1
+        if character not in _ALLOWED_CONTROLS and unicodedata.category(character) == "Cc":
+            raise ValidationError(
+                _(
+                    "The text contains an invisible control character (U+%(code)s) on line %(line)d, "
+                    "character %(column)d. Remove it and try again; it often comes with text pasted from "
+                    "another program."
+                ),
+                code="control_character",
+                params={"code": f"{ord(character):04X}", "line": line, "column": column},
+            )
 
 
 class ChoiceSubsetValidator:

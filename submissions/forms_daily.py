@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.forms import DesignsystemetFormMixin
 from portal.models import EpjVendor, Register, Submitter
+from portal.validators import validate_free_text
 from submissions.daily_overview import COUNTIES
 from submissions.daily_view import Category
 
@@ -46,6 +47,7 @@ class ChangeCommentForm(DesignsystemetFormMixin, forms.Form):
     text = forms.CharField(
         label=_("Explain the change"),
         max_length=COMMENT_MAX_LENGTH,
+        validators=[validate_free_text],
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("The registry reads this, e.g. for its yearly note. Do not write anything about patients."),
         error_messages={"required": _("Write what caused the change.")},

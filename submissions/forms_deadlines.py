@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.forms import DesignsystemetFormMixin
 from portal.models import Register, Submitter
+from portal.validators import validate_free_text
 from submissions.models import Deadline, Extension, MessageKind
 
 
@@ -41,6 +42,7 @@ class ExtensionApplyForm(DesignsystemetFormMixin, forms.Form):
         label=_("Justification"),
         widget=forms.Textarea(attrs={"rows": 5}),
         max_length=4000,
+        validators=[validate_free_text],
         help_text=_("Why do you need more time? The registry reads this when deciding."),
         error_messages={"required": _("Explain why you need more time.")},
     )
@@ -85,6 +87,7 @@ class ExtensionDecisionForm(DesignsystemetFormMixin, forms.Form):
         label=_("Reason"),
         required=False,
         max_length=4000,
+        validators=[validate_free_text],
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("Required when refusing. The submitter sees it and gets it by e-mail."),
     )

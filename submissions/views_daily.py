@@ -44,12 +44,13 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def _submitter_view(request: HtmxHttpRequest, submitter: Submitter, *, details: bool = True):
+def _submitter_view(request: HtmxHttpRequest, submitter: Submitter, *, details: bool = True, params=None):
+    params = request.GET if params is None else params
     return daily_view(
         submitter=submitter,
-        register=request.GET.get("register") or None,
-        year=_int(request.GET.get("aar")),
-        category=request.GET.get("kategori", ""),
+        register=params.get("register") or None,
+        year=_int(params.get("aar")),
+        category=params.get("kategori", ""),
         user=request.user,
         details=details,
     )
@@ -67,7 +68,12 @@ def _query(view, **extra: object) -> str:
 @login_required
 def submitter_daily(request: HtmxHttpRequest, submitter_id: int) -> HttpResponse:
     submitter = access.get_submitter_or_404(request.user, submitter_id)
-    view = _submitter_view(request, submitter)
+    return _submitter_page(request, submitter, _submitter_view(request, submitter))
+
+
+def _submitter_page(
+    request: HtmxHttpRequest, submitter: Submitter, view, *, rejected_comment: dict | None = None, status: int = 200
+) -> HttpResponse:
     form = DailyFilterForm(
         {"register": view.register, "aar": view.year, "kategori": "" if view.category == TOTAL else view.category.key},
         registers=view.registers,
@@ -83,10 +89,11 @@ def submitter_daily(request: HtmxHttpRequest, submitter_id: int) -> HttpResponse
         "is_staff": access.is_registry_staff(request.user),
         "large_percent": settings.DAILY_VIEW_LARGE_CHANGE_PERCENT,
         "large_users": settings.DAILY_VIEW_LARGE_CHANGE_MIN_USERS,
+        "rejected_comment": rejected_comment,
     }
     if request.htmx and request.htmx.target == "daily-results":
-        return render(request, "submissions/daily/submitter.html#results", context)
-    return render(request, "submissions/daily/submitter.html", context)
+        return render(request, "submissions/daily/submitter.html#results", context, status=status)
+    return render(request, "submissions/daily/submitter.html", context, status=status)
 
 
 @require_GET
@@ -119,8 +126,17 @@ def change_comment(request: HtmxHttpRequest, submitter_id: int) -> HttpResponse:
     form = ChangeCommentForm(request.POST)
     target = reverse("submissions:daily:submitter", kwargs={"submitter_id": submitter.pk})
     if not form.is_valid():
-        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-        return redirect(target)
+        if set(form.errors) != {"text"}:  # the hidden fields: a tampered or outdated form
+            messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+            return redirect(target)
+        # The text itself is refused: show the page again with the text kept in its form and the error beside it.
+        view = _submitter_view(request, submitter, params=request.POST)
+        rejected = {
+            "key": form.cleaned_data["kategori"],
+            "text": form.data.get("text", ""),
+            "errors": form.errors["text"],
+        }
+        return _submitter_page(request, submitter, view, rejected_comment=rejected, status=400)
     data = form.cleaned_data
     query = urlencode({"register": data["register"], "aar": data["aar"]})
     try:

@@ -139,6 +139,18 @@ def test_bad_contact_input_is_shown_next_to_the_field_and_nothing_is_saved(world
     assert not world.municipality.contacts.filter(name="Feil").exists()
 
 
+def test_a_contact_name_with_a_control_character_is_refused_with_where_it_is(world):
+    client = client_for(world.municipality_user)
+    url = reverse("portal:contact_create", args=[world.municipality.pk])
+    data = {"name": "Kari\x1f Nordmann", "email": "kari@example.no", "contact_types": ["1"]}
+    response = client.post(url, data)
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert set(errors) == {"name"}
+    assert "U+001F" in errors["name"][0] and "tegn 5" in errors["name"][0]
+    assert not world.municipality.contacts.filter(email="kari@example.no").exists()
+
+
 def test_member_edits_and_removes_a_contact(world):
     client = client_for(world.municipality_user)
     contact = world.municipality.contacts.get()

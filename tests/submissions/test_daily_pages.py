@@ -211,6 +211,26 @@ def test_a_member_explains_a_flagged_change_and_staff_read_it(world, safety_alar
     assert 'name="kategori" value="service_code:6"' not in staff_html  # staff read, they don't explain
 
 
+def test_a_comment_with_a_control_character_is_refused_and_kept_in_its_form(world, safety_alarm_history):
+    member = client_for(world.municipality_user)
+    text = "Feil i uttrekket.\nRettet\x07 i ny fil."
+    data = {"register": "KPR", "aar": YEAR, "kategori": "service_code:6", "text": text}
+    response = member.post(comment_url(world.municipality), data)
+    assert response.status_code == 400
+    assert not ChangeComment.objects.exists()
+    html = response.content.decode()
+    field = 'id="comment-service_code6"'
+    assert html.count(field) == 1 and 'aria-describedby="comment-service_code6-error"' in html
+    assert "<details class=\"comment-form\" open>" in html
+    assert "Feil i uttrekket.\nRettet\x07 i ny fil.</textarea>" in html  # nothing the member wrote is lost
+    error = html.split('id="comment-service_code6-error">')[1].split("</div>")[0]
+    assert "U+0007" in error and "linje 2" in error and "tegn 7" in error
+
+    data["text"] = "Feil i uttrekket.\r\n\tRettet i ny fil."  # line breaks and tabs are text
+    assert member.post(comment_url(world.municipality), data).status_code == 302
+    assert ChangeComment.objects.get().text == "Feil i uttrekket.\r\n\tRettet i ny fil."
+
+
 @pytest.mark.parametrize("actor", ["staff_user", "vendor_user"])
 def test_staff_and_vendors_cannot_comment(world, safety_alarm_history, actor):
     data = {"register": "KPR", "aar": YEAR, "kategori": "service_code:6", "text": "Ikke vår sak."}

@@ -88,6 +88,7 @@ def test_a_member_applies_and_sees_the_request_on_the_page(world, kpr_deadline):
         ({"requested_date": "2031-01-15"}, "requested_date"),  # not after the deadline
         ({"requested_date": "2031-01-10"}, "requested_date"),
         ({"requested_date": "15.02.2031x"}, "requested_date"),
+        ({"justification": "Nytt system\x1b[31m"}, "justification"),  # a pasted terminal escape
     ],
 )
 def test_bad_applications_are_shown_next_to_the_field_and_nothing_is_saved(world, kpr_deadline, data, field):
