@@ -221,7 +221,7 @@ def test_a_comment_with_a_control_character_is_refused_and_kept_in_its_form(worl
     html = response.content.decode()
     field = 'id="comment-service_code6"'
     assert html.count(field) == 1 and 'aria-describedby="comment-service_code6-error"' in html
-    assert "<details class=\"comment-form\" open>" in html
+    assert '<details class="comment-form" open>' in html
     assert "Feil i uttrekket.\nRettet\x07 i ny fil.</textarea>" in html  # nothing the member wrote is lost
     error = html.split('id="comment-service_code6-error">')[1].split("</div>")[0]
     assert "U+0007" in error and "linje 2" in error and "tegn 7" in error
