@@ -18,7 +18,8 @@ Distinct users can't be added up over months or categories, so every distinct co
 - Registry staff can recompute one submitter on demand.
 
 The SQL is the same on PostgreSQL and SQLite but for a few expressions (`_Dialect`). On PostgreSQL a full
-rebuild aggregates into temporary tables first, because only CREATE TABLE AS runs in parallel.
+rebuild fills new tables beside the live ones and swaps them in before the commit (submissions/table_swap.py),
+with CREATE TABLE AS where it can, because only that runs in parallel.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from portal.models import Submitter
+from submissions import table_swap
 from submissions.models import (
     SNAPSHOT_DIMENSIONS,
     Deadline,
@@ -58,12 +60,6 @@ GLOBAL_SCOPES = (SnapshotRun.Scope.NIGHTLY, SnapshotRun.Scope.ALL)
 # Serialises snapshot runs on PostgreSQL (two runs changing the same rows would count twice).
 ADVISORY_LOCK_KEY = 0x5A4E_0004
 SNAPSHOT_WORK_MEM_MB = 256
-# The copy's index by user, as migration 0006 creates it on PostgreSQL (rebuilt after a full reload).
-COPY_INDEX = "snapshot_record_user"
-COPY_INDEX_SQL = (
-    f"CREATE INDEX {COPY_INDEX} ON submissions_snapshotrecord (submitter_id, register, year, patient_ref) "
-    "INCLUDE (month, service_code, contact_kind, icd_chapter, first_received_at, last_received_at)"
-)
 
 
 # -- SQL -------------------------------------------------------------------------------------------
@@ -216,7 +212,6 @@ def _count(cursor: Any, sql: str, params: list[Any] | None = None) -> int:
 # -- full rebuild ----------------------------------------------------------------------------------
 
 
-_COPY_PK = f"{_COPY}_pkey"
 # Breakdowns as separate branches (column, register): the planner estimates these well, where a join with
 # a derived table of dimensions made it misjudge the row counts by a factor of three.
 _BRANCHES = [("total", None, None)] + [
@@ -240,38 +235,35 @@ def _branch_terms(column: str | None, register: str | None) -> tuple[str, str, s
     )
 
 
-def _user_year_branch(dimension: str, column: str | None, register: str | None) -> str:
-    """One row per user, year and category, with the months the user appears in as bits."""
+def _user_year_branch(dimension: str, column: str | None, register: str | None, *, table: str = _COPY) -> str:
+    """One row per user, year and category, with the months the user appears in as bits. Nothing else: the
+    records and times per year come from the month rows, and a narrower row is a fifth cheaper to group."""
     category, group, where = _branch_terms(column, register)
     return (
         f"SELECT submitter_id, register, year, '{dimension}' AS dimension, {category} AS category, "  # noqa: S608
-        "bit_or(1 << (month - 1)) AS months, COUNT(*) AS records, MIN(first_received_at) AS first_at, "
-        f"MAX(last_received_at) AS last_at FROM {_COPY} {where} "
+        f"bit_or(1 << (month - 1)) AS months FROM {table} {where} "
         f"GROUP BY submitter_id, register, year{group}, patient_ref"
     )
 
 
-def _month_records_branch(dimension: str, column: str | None, register: str | None) -> str:
+def _month_records_branch(dimension: str, column: str | None, register: str | None, *, table: str = _COPY) -> str:
     category, group, where = _branch_terms(column, register)
     return (
         f"SELECT submitter_id, register, year, month, '{dimension}' AS dimension, {category} AS category, "  # noqa: S608
         "COUNT(*) AS records, MIN(first_received_at) AS first_at, MAX(last_received_at) AS last_at "
-        f"FROM {_COPY} {where} GROUP BY submitter_id, register, year, month{group}"
+        f"FROM {table} {where} GROUP BY submitter_id, register, year, month{group}"
     )
 
 
-def _rebuild_postgresql(cursor: Any, dialect: _Dialect) -> None:
-    """The copy with its keys built after the load; then one pass over users gives the year's distinct
-    counts and, from the month bits, each month's; a second, cheap pass counts each month's records."""
+def _rebuild_postgresql(cursor: Any, dialect: _Dialect) -> list[tuple[str, str]]:
+    """The copy, month and year tables built beside the live ones, with their keys; returns (live, new) pairs
+    for table_swap.swap at the end of the transaction. The copy first (CREATE TABLE AS, read in parallel); then
+    one pass over users gives the year's distinct counts and, from the month bits, each month's; a second,
+    cheap pass counts each month's records. Keys and indexes are built once the rows are in."""
     cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
     cursor.execute("SET LOCAL work_mem = '1GB'")
-    cursor.execute(f"TRUNCATE {_COPY}")
-    cursor.execute(f"DROP INDEX IF EXISTS {COPY_INDEX}")
-    cursor.execute(f"ALTER TABLE {_COPY} DROP CONSTRAINT IF EXISTS {_COPY_PK}")
-    cursor.execute(f"INSERT INTO {_COPY} ({_COPY_COLUMNS}) {_live_records(dialect)}", _LIVE)
-    cursor.execute(f"ALTER TABLE {_COPY} ADD CONSTRAINT {_COPY_PK} PRIMARY KEY (record_id)")
-    cursor.execute(COPY_INDEX_SQL)
-    cursor.execute(f"ANALYZE {_COPY}")
+    copy = table_swap.create_as(cursor, _COPY, _live_records(dialect), _LIVE)
+    cursor.execute(f"ANALYZE {copy}")
     through = ", ".join(
         f"SUM(CASE WHEN u.months & {(1 << month) - 1} <> 0 THEN 1 ELSE 0 END) AS users_through_{month}"
         for month in MONTHS
@@ -282,39 +274,51 @@ def _rebuild_postgresql(cursor: Any, dialect: _Dialect) -> None:
     cursor.execute(
         dialect.temporary(
             "snap_rebuild_years",
-            "SELECT u.submitter_id, u.register, u.year, u.dimension, u.category, SUM(u.records) AS records, "  # noqa: S608
-            f"COUNT(*) AS users, {through}, {per_month}, MIN(u.first_at) AS first_at, MAX(u.last_at) AS last_at "
-            f"FROM ({_branches(_user_year_branch)}) u "
+            "SELECT u.submitter_id, u.register, u.year, u.dimension, u.category, "  # noqa: S608
+            f"COUNT(*) AS users, {through}, {per_month} "
+            f"FROM ({_branches(partial(_user_year_branch, table=copy))}) u "
             "GROUP BY u.submitter_id, u.register, u.year, u.dimension, u.category",
         )
     )
-    cursor.execute(dialect.temporary("snap_rebuild_months", _branches(_month_records_branch)))
+    cursor.execute(dialect.temporary("snap_rebuild_months", _branches(partial(_month_records_branch, table=copy))))
+    year = table_swap.create_like(cursor, _YEAR)
     cursor.execute(
-        f"INSERT INTO {_YEAR} ({_YEAR_COLUMNS}) SELECT submitter_id, register, year, dimension, category, "  # noqa: S608
-        f"records, users, {', '.join(_THROUGH)}, first_at, last_at FROM snap_rebuild_years"
+        f"INSERT INTO {year} ({_YEAR_COLUMNS}) SELECT y.submitter_id, y.register, y.year, y.dimension, y.category, "  # noqa: S608
+        f"m.records, y.users, {', '.join(f'y.{column}' for column in _THROUGH)}, m.first_at, m.last_at "
+        f"FROM snap_rebuild_years y JOIN (SELECT {', '.join(_YEAR_KEY)}, SUM(records) AS records, "
+        f"MIN(first_at) AS first_at, MAX(last_at) AS last_at FROM snap_rebuild_months GROUP BY {', '.join(_YEAR_KEY)}"
+        f") m ON {_match('m', 'y', _YEAR_KEY)}"
     )
     users = " ".join(f"WHEN {month} THEN y.users_in_{month}" for month in MONTHS)
+    month = table_swap.create_like(cursor, _MONTH)
     cursor.execute(
-        f"INSERT INTO {_MONTH} ({_MONTH_COLUMNS}) SELECT m.submitter_id, m.register, m.year, m.month, "  # noqa: S608
+        f"INSERT INTO {month} ({_MONTH_COLUMNS}) SELECT m.submitter_id, m.register, m.year, m.month, "  # noqa: S608
         f"m.dimension, m.category, m.records, CASE m.month {users} END, m.first_at, m.last_at "
         f"FROM snap_rebuild_months m JOIN snap_rebuild_years y ON {_match('y', 'm', _YEAR_KEY)}"
     )
     cursor.execute("DROP TABLE IF EXISTS snap_rebuild_years, snap_rebuild_months")
+    swaps = [(_COPY, copy), (_MONTH, month), (_YEAR, year)]
+    for live, fresh in swaps:
+        table_swap.build_keys(cursor, live, fresh)
+    return swaps
 
 
-def _rebuild_all(cursor: Any, dialect: _Dialect) -> int:
-    # Pages read the month and year tables during the rebuild: DELETE keeps their old rows visible until the
-    # commit, where TRUNCATE would make readers wait. Nothing reads the copy but the snapshot itself.
-    cursor.execute(f"DELETE FROM {_MONTH}")  # noqa: S608
-    cursor.execute(f"DELETE FROM {_YEAR}")  # noqa: S608
+def _rebuild_all(cursor: Any, dialect: _Dialect) -> tuple[int, list[tuple[str, str]]]:
+    """Returns the (submitter, register, year) units and, on PostgreSQL, the tables to swap in at the end."""
     if dialect.postgresql:
-        _rebuild_postgresql(cursor, dialect)
+        # Built beside the live tables, which pages keep reading until the swap.
+        swaps = _rebuild_postgresql(cursor, dialect)
+        year = dict(swaps)[_YEAR]
     else:
-        cursor.execute(f"DELETE FROM {_COPY}")  # noqa: S608
+        swaps, year = [], _YEAR
+        # DELETE keeps the old rows visible to readers until the commit (SQLite: one writer at a time anyway).
+        for table in (_MONTH, _YEAR, _COPY):
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608
         cursor.execute(f"INSERT INTO {_COPY} ({_COPY_COLUMNS}) {_live_records(dialect)}", _LIVE)
         cursor.execute(f"INSERT INTO {_MONTH} ({_MONTH_COLUMNS}) {_month_select()}")
         cursor.execute(f"INSERT INTO {_YEAR} ({_YEAR_COLUMNS}) {_year_select()}")
-    return _count(cursor, f"SELECT COUNT(*) FROM (SELECT DISTINCT submitter_id, register, year FROM {_YEAR}) u")  # noqa: S608
+    units = _count(cursor, f"SELECT COUNT(*) FROM (SELECT DISTINCT submitter_id, register, year FROM {year}) u")  # noqa: S608
+    return units, swaps
 
 
 # -- one submitter ---------------------------------------------------------------------------------
@@ -665,9 +669,12 @@ def snapshot_rebuild(*, now: datetime.datetime | None = None) -> RefreshResult:
     dialect = _dialect()
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor, dialect)
-        units = _rebuild_all(cursor, dialect)
+        units, swaps = _rebuild_all(cursor, dialect)
         cursor.execute(f"DELETE FROM {_DELIVERY}")  # noqa: S608
         _refresh_deliveries(cursor, list(Deadline.objects.all()))
+        # Last: from here until the commit, readers of the month and year tables wait.
+        for live, fresh in swaps:
+            table_swap.swap(cursor, live, fresh)
     if dialect.postgresql and not connection.in_atomic_block:
         # The reloaded copy's pages are not yet known to be visible to all: until (auto)vacuum marks them, the
         # nightly run's index-only lookups would visit the table too, and set hint bits page by page.

@@ -1,0 +1,161 @@
+"""PostgreSQL: fill a table beside a live one and swap it in before the commit.
+
+A full snapshot rebuild replaces every row of its tables. Deleting and re-inserting millions of rows maintains
+their unique indexes row by row and queues a deferred foreign-key check per row for the commit; a table filled
+without keys and given them afterwards (one sorted index build, one foreign-key validation) takes a fraction of
+that. The live table stays readable meanwhile: pages keep reading the old rows until the swap, which drops it and
+gives the new table its name, its constraints' and indexes' names and its identity sequence's name, so that
+Django and later migrations find the table they know. Only the swap, the last step, locks the live table.
+
+The new table belongs to the role that runs the rebuild (the application's own, as for migrations); privileges
+granted on the old table to other roles are not carried over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Suffix of the table being built and of its keys until the swap (names stay within PostgreSQL's 63 bytes).
+_NEXT = "_next"
+
+
+def next_name(name: str) -> str:
+    return f"{name[: 63 - len(_NEXT)]}{_NEXT}"
+
+
+@dataclass
+class _Definition:
+    unlogged: bool
+    # (name, type with modifiers, collation or None, not null)
+    columns: list[tuple[str, str, str | None, bool]]
+    checks: list[tuple[str, str]]
+    # Primary key and unique constraints: (name, definition); their indexes carry the same name.
+    keys: list[tuple[str, str]]
+    foreign_keys: list[tuple[str, str]]
+    # Foreign keys checked at the commit (Django's): (name, ...).
+    deferred: list[str]
+    # Indexes that belong to no constraint: (name, definition from USING on).
+    indexes: list[tuple[str, str, bool]]
+    # Identity columns: (column, sequence name).
+    sequences: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _definition(cursor: Any, table: str) -> _Definition:
+    cursor.execute("SELECT relpersistence = 'u' FROM pg_class WHERE oid = %s::regclass", [table])
+    unlogged = cursor.fetchone()[0]
+    cursor.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+        "CASE WHEN a.attcollation <> t.typcollation THEN quote_ident(c.collname) END, a.attnotnull, a.attidentity "
+        "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_collation c ON c.oid = a.attcollation "
+        "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        [table],
+    )
+    rows = cursor.fetchall()
+    columns = [(name, type_, collation, not_null) for name, type_, collation, not_null, _identity in rows]
+    identities = [name for name, *_rest, identity in rows if identity]
+    cursor.execute(
+        "SELECT conname, contype, pg_get_constraintdef(oid), condeferred FROM pg_constraint "
+        "WHERE conrelid = %s::regclass ORDER BY contype, conname",
+        [table],
+    )
+    constraints = cursor.fetchall()
+    cursor.execute(
+        "SELECT i.relname, pg_get_indexdef(x.indexrelid), x.indisunique FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid AND c.conrelid = x.indrelid) "
+        "ORDER BY i.relname",
+        [table],
+    )
+    indexes = [
+        (name, definition[definition.index(" USING ") :], unique) for name, definition, unique in cursor.fetchall()
+    ]
+    sequences = []
+    for column in identities:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, column])
+        sequences.append((column, cursor.fetchone()[0]))
+    return _Definition(
+        unlogged=unlogged,
+        columns=columns,
+        checks=[(name, definition) for name, kind, definition, _deferred in constraints if kind == "c"],
+        keys=[(name, definition) for name, kind, definition, _deferred in constraints if kind in ("p", "u")],
+        foreign_keys=[(name, definition) for name, kind, definition, _deferred in constraints if kind == "f"],
+        deferred=[name for name, kind, _definition, deferred in constraints if kind == "f" and deferred],
+        indexes=indexes,
+        sequences=sequences,
+    )
+
+
+def create_like(cursor: Any, live: str) -> str:
+    """An empty table beside `live` with its columns, defaults, identity, NOT NULL and CHECK constraints (rows
+    are checked as they come), without keys or indexes. Returns its name."""
+    fresh = next_name(live)
+    persistence = "UNLOGGED " if _definition(cursor, live).unlogged else ""
+    cursor.execute(f"DROP TABLE IF EXISTS {fresh}")
+    cursor.execute(
+        f"CREATE {persistence}TABLE {fresh} (LIKE {live} INCLUDING DEFAULTS INCLUDING IDENTITY "
+        "INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)"
+    )
+    return fresh
+
+
+def create_as(cursor: Any, live: str, select: str, params: list[Any]) -> str:
+    """A table beside `live` with `select`'s rows (its columns named as `live`'s), built by CREATE TABLE AS,
+    which, unlike INSERT ... SELECT, may read with parallel workers. Columns get `live`'s types, collations,
+    NOT NULL and CHECK constraints; no keys or indexes yet. Returns its name."""
+    definition = _definition(cursor, live)
+    fresh = next_name(live)
+    columns = ", ".join(
+        f"CAST(n.{name} AS {type_}){f' COLLATE {collation}' if collation else ''} AS {name}"
+        for name, type_, collation, _not_null in definition.columns
+    )
+    persistence = "UNLOGGED " if definition.unlogged else ""
+    cursor.execute(f"DROP TABLE IF EXISTS {fresh}")
+    cursor.execute(f"CREATE {persistence}TABLE {fresh} AS SELECT {columns} FROM ({select}) n", params)  # noqa: S608
+    # One ALTER TABLE: PostgreSQL checks all of them in a single pass over the rows.
+    constraints = [
+        f"ALTER COLUMN {name} SET NOT NULL" for name, _type, _collation, not_null in definition.columns if not_null
+    ]
+    constraints += [f"ADD CONSTRAINT {name} {check}" for name, check in definition.checks]
+    if constraints:
+        cursor.execute(f"ALTER TABLE {fresh} {', '.join(constraints)}")
+    return fresh
+
+
+def build_keys(cursor: Any, live: str, fresh: str) -> None:
+    """Give `fresh` (filled) `live`'s primary key, unique constraints and indexes under temporary names, and its
+    foreign keys, then analyse it. `live` is neither locked nor changed."""
+    definition = _definition(cursor, live)
+    for name, key in definition.keys:
+        cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {next_name(name)} {key}")
+    for name, index, unique in definition.indexes:
+        cursor.execute(f"CREATE {'UNIQUE ' if unique else ''}INDEX {next_name(name)} ON {fresh} {index}")
+    for name, foreign_key in definition.foreign_keys:
+        # The same name is free: a foreign key's name is unique per table only.
+        cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {name} {foreign_key}")
+    cursor.execute(f"ANALYZE {fresh}")
+
+
+def swap(cursor: Any, live: str, fresh: str) -> None:
+    """Drop `live` and give `fresh` (with its keys built) its name and its keys', indexes' and identity
+    sequences' names. Locks `live` until the commit; readers then see the new rows."""
+    definition = _definition(cursor, live)
+    fresh_sequences = []
+    for column, _sequence in definition.sequences:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [fresh, column])
+        fresh_sequences.append(cursor.fetchone()[0])
+    if definition.deferred:
+        # Rows the caller wrote to `live` earlier in this transaction have their checks queued for the commit, and
+        # PostgreSQL refuses to drop a table with queued checks: run them now, then defer the constraints (the
+        # new table's carry the same names) again.
+        names = ", ".join(definition.deferred)
+        cursor.execute(f"SET CONSTRAINTS {names} IMMEDIATE")
+        cursor.execute(f"SET CONSTRAINTS {names} DEFERRED")
+    cursor.execute(f"DROP TABLE {live}")
+    cursor.execute(f"ALTER TABLE {fresh} RENAME TO {live}")
+    for name, _key in definition.keys:
+        cursor.execute(f"ALTER TABLE {live} RENAME CONSTRAINT {next_name(name)} TO {name}")
+    for name, _index, _unique in definition.indexes:
+        cursor.execute(f"ALTER INDEX {next_name(name)} RENAME TO {name}")
+    for (_column, sequence), fresh_sequence in zip(definition.sequences, fresh_sequences, strict=True):
+        cursor.execute(f"ALTER SEQUENCE {fresh_sequence} RENAME TO {sequence.split('.')[-1]}")
