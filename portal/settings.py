@@ -198,6 +198,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the database connections before and after every task unless this is set: a
+# new PostgreSQL connection per task (a server process forked, its caches cold) cost more server CPU than a
+# feedback archive's queries. With it set, portal.celery closes them around each task the way Django does
+# around a request: when older than CONN_MAX_AGE, unusable, or after an error.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat" / "schedule")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -409,6 +414,11 @@ FEEDBACK_SMS_ATTEMPTS = env.int("FEEDBACK_SMS_ATTEMPTS", default=3)
 FEEDBACK_SMS_GATEWAY_DEDUPLICATES = env.bool("FEEDBACK_SMS_GATEWAY_DEDUPLICATES", default=False)
 # Celery queue for feedback tasks (empty: the default queue); a separate worker can serve a named queue.
 FEEDBACK_TASK_QUEUE = env.str("FEEDBACK_TASK_QUEUE", default="")
+# Reports asked for at once (the daily job after a deadline) are produced this many per task: the broker
+# round trips, the claim and the commits are paid per chunk, not per archive.
+FEEDBACK_PRODUCE_CHUNK = env.int("FEEDBACK_PRODUCE_CHUNK", default=20)
+if FEEDBACK_PRODUCE_CHUNK < 1:
+    raise ImproperlyConfigured("FEEDBACK_PRODUCE_CHUNK must be at least 1.")
 # How long a worker's claim on a report, e-mail or SMS holds before the sweep job may take the work over.
 FEEDBACK_LEASE_SECONDS = env.int("FEEDBACK_LEASE_SECONDS", default=600)
 # How long queued work may wait for its task before the sweep does it: longer than the queue takes to drain

@@ -58,3 +58,38 @@ def test_a_real_worker_runs_the_heartbeat_task(celery_worker_process: Worker):
         if time.monotonic() > deadline:
             pytest.fail(f"The worker's log does not say {expected!r}:\n{worker.log_tail()}")
         time.sleep(0.2)
+
+
+def _worker_backends() -> set[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+def _run_heartbeat(worker: Worker, name: str) -> None:
+    heartbeat.apply_async(args=(name,), queue=worker.queue)
+    deadline = time.monotonic() + STARTUP_AND_TASK_TIMEOUT
+    while not Heartbeat.objects.filter(name=name).exists():
+        if worker.process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"No heartbeat {name!r} from the worker:\n{worker.log_tail()}")
+        time.sleep(0.1)
+
+
+def test_the_worker_keeps_its_database_connection_between_tasks(celery_worker_process: Worker):
+    """Celery closes the connections after every task unless told otherwise (CELERY_DB_REUSE_MAX): on
+    PostgreSQL that is a server process started for every task."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a connection of its own to look at: PostgreSQL only")
+    _run_heartbeat(celery_worker_process, "first")
+    time.sleep(0.5)  # past the task's end, when Celery would close the connection
+    after_first = _worker_backends()
+    _run_heartbeat(celery_worker_process, "second")
+    time.sleep(0.5)
+    assert after_first and _worker_backends() == after_first
