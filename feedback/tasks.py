@@ -31,6 +31,22 @@ def produce_report(report_id: int) -> None:
 
 
 @shared_task(
+    name="feedback.tasks.produce_reports",
+    autoretry_for=(OperationalError,),
+    retry_backoff=10,
+    retry_backoff_max=600,
+    max_retries=5,
+    # A chunk hands on what it has not made after services.reports.CHUNK_BUDGET_SECONDS (60 s).
+    soft_time_limit=240,
+    time_limit=300,
+    **COMMON,
+)
+def produce_reports(report_ids: list[int]) -> None:
+    """A chunk of the reports asked for at once (the daily job's fan-out), each produced exactly once."""
+    services.reports_produce(report_ids=report_ids)
+
+
+@shared_task(
     name="feedback.tasks.send_report_email",
     autoretry_for=(OSError, smtplib.SMTPException, OperationalError),
     retry_backoff=30,

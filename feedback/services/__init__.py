@@ -9,9 +9,16 @@ from feedback.services.passwords import (
     month_of,
     monthly_password_get_or_create,
     monthly_password_reveal,
+    monthly_passwords_get_or_create,
     passwords_erase_past,
 )
-from feedback.services.reports import activity_due, activity_request, feedback_for_submission, report_produce
+from feedback.services.reports import (
+    activity_due,
+    activity_request,
+    feedback_for_submission,
+    report_produce,
+    reports_produce,
+)
 from feedback.services.sweep import SweepResult, sweep
 
 __all__ = [
@@ -25,9 +32,11 @@ __all__ = [
     "month_of",
     "monthly_password_get_or_create",
     "monthly_password_reveal",
+    "monthly_passwords_get_or_create",
     "password_resend",
     "passwords_erase_past",
     "report_produce",
+    "reports_produce",
     "sms_send",
     "sms_text",
     "sweep",

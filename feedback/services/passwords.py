@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -45,6 +46,27 @@ def monthly_password_get_or_create(*, submitter_id: int, month: datetime.date) -
             MonthlyPassword.objects.bulk_create([candidate], ignore_conflicts=True)
         existing = MonthlyPassword.objects.get(submitter_id=submitter_id, month=month)
     return existing, monthly_password_reveal(existing)
+
+
+def monthly_passwords_get_or_create(*, submitter_ids: Iterable[int], month: datetime.date) -> dict[int, str]:
+    """monthly_password_get_or_create for many submitters at once (a chunk of archives): the existing
+    passwords read in one query, the missing ones inserted in one statement (a concurrent insert wins, as
+    there), and read back. Returns each submitter's password."""
+    if month.day != 1:
+        raise ValueError("month must be the first day of a month")
+    wanted = set(submitter_ids)
+    rows = {row.submitter_id: row for row in MonthlyPassword.objects.filter(submitter_id__in=wanted, month=month)}
+    missing = wanted - rows.keys()
+    if missing:
+        fernet = _fernet()
+        candidates = [
+            MonthlyPassword(submitter_id=pk, month=month, secret=fernet.encrypt(generate_password().encode()))
+            for pk in sorted(missing)
+        ]
+        with transaction.atomic():
+            MonthlyPassword.objects.bulk_create(candidates, ignore_conflicts=True)
+        rows |= {row.submitter_id: row for row in MonthlyPassword.objects.filter(submitter_id__in=missing, month=month)}
+    return {pk: monthly_password_reveal(row) for pk, row in rows.items()}
 
 
 def monthly_password_reveal(password: MonthlyPassword) -> str:

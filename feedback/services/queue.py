@@ -24,13 +24,25 @@ def _send_all(task_name: str, ids: Sequence[int]) -> None:
         send(task_name, pk)
 
 
+def _send_chunks(report_ids: Sequence[int]) -> None:
+    size = settings.FEEDBACK_PRODUCE_CHUNK
+    for start in range(0, len(report_ids), size):
+        send("produce_reports", list(report_ids[start : start + size]))
+
+
 def on_commit_produce(report_ids: Sequence[int]) -> None:
-    if report_ids:
-        transaction.on_commit(partial(_send_all, "produce_report", list(report_ids)))
+    """One task per report, or, when many are asked for at once (the daily job after a deadline), one task
+    per chunk of reports: a task's own costs (the broker, the claim, the commits) are then paid per chunk.
+
+    Robust: the rows are committed either way, so a broker that fails here leaves them to the sweep."""
+    if len(report_ids) == 1:
+        transaction.on_commit(partial(_send_all, "produce_report", list(report_ids)), robust=True)
+    elif report_ids:
+        transaction.on_commit(partial(_send_chunks, list(report_ids)), robust=True)
 
 
 def on_commit_deliver(*, email_ids: Sequence[int] = (), sms_ids: Sequence[int] = ()) -> None:
     if email_ids:
-        transaction.on_commit(partial(_send_all, "send_report_email", list(email_ids)))
+        transaction.on_commit(partial(_send_all, "send_report_email", list(email_ids)), robust=True)
     if sms_ids:
-        transaction.on_commit(partial(_send_all, "send_password_sms", list(sms_ids)))
+        transaction.on_commit(partial(_send_all, "send_password_sms", list(sms_ids)), robust=True)

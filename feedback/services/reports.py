@@ -8,9 +8,11 @@ still holds the claim marks it PRODUCED and plans the deliveries in the same tra
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -19,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -27,7 +29,7 @@ from feedback.lib.archives import encrypted_zip_bytes
 from feedback.models import EmailDelivery, FeedbackReport, SmsOutbox
 from feedback.services import queue
 from feedback.services.content import archive_name, build_members
-from feedback.services.passwords import month_of, monthly_password_get_or_create
+from feedback.services.passwords import month_of, monthly_password_get_or_create, monthly_passwords_get_or_create
 from portal import access
 from portal.models import Submitter
 from portal.readiness import FeedbackKind, can_open_feedback, routed_contacts
@@ -208,7 +210,7 @@ def report_produce(*, report_id: int, now: datetime.datetime | None = None) -> b
             )
             if done != 1:
                 raise _LostClaim
-            _plan_deliveries(report, month, now)
+            _plan_deliveries([report], month, now)
     except _LostClaim:
         # Our lease ran out and another worker took over: its archive counts, ours goes.
         default_storage.delete(stored_name)
@@ -235,39 +237,162 @@ def _release_after_failure(report_id: int, claim: uuid.UUID, error: BaseExceptio
     logger.warning("Feedback report %s failed (attempt %s): %s", report_id, report.attempts, type(error).__name__)
 
 
-def _plan_deliveries(report: FeedbackReport, month: datetime.date, now: datetime.datetime) -> None:
-    """Inside the transaction that marks the report produced: an e-mail row per routed contact with an
+# What a chunk may take before what is made is marked and the rest handed on (never more than half the
+# lease, so that no claim of the chunk runs out while the worker is alive).
+CHUNK_BUDGET_SECONDS = 60.0
+_PRODUCED_FIELDS = [
+    "status",
+    "file",
+    "file_name",
+    "size",
+    "sha256",
+    "produced_at",
+    "password_month",
+    "lease_until",
+    "error",
+]
+
+
+def reports_produce(*, report_ids: Sequence[int], now: datetime.datetime | None = None) -> list[int]:
+    """Produce the archives of several reports in one go (the daily job's fan-out sends them in chunks),
+    each exactly once, as report_produce does one: the claim is one statement for the chunk, the monthly
+    passwords one read, and marking the archives produced with their deliveries one transaction. A report
+    that fails is released on its own (the others go on); one that another worker holds is left to it. A
+    chunk that runs past its time budget marks what it made, and releases and enqueues the rest again.
+    Returns the ids this call produced."""
+    now = now or timezone.now()
+    started = time.monotonic()
+    budget = min(CHUNK_BUDGET_SECONDS, settings.FEEDBACK_LEASE_SECONDS / 2)
+    claim = uuid.uuid4()
+    ids = list(dict.fromkeys(report_ids))
+    claimable = Q(status=FeedbackReport.Status.PENDING) | Q(status=FeedbackReport.Status.PRODUCING, lease_until__lt=now)
+    claimed = FeedbackReport.objects.filter(claimable, pk__in=ids, attempts__lt=MAX_ATTEMPTS).update(
+        status=FeedbackReport.Status.PRODUCING, claim=claim, lease_until=_lease(now), attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return []
+    pending = list(
+        FeedbackReport.objects.filter(pk__in=ids, claim=claim)
+        .select_related("submitter", "submission")
+        .prefetch_related("submitter__contacts")
+        .order_by("-id")
+    )
+    month = month_of(now)
+    made: list[FeedbackReport] = []
+    try:
+        passwords = monthly_passwords_get_or_create(submitter_ids={r.submitter_id for r in pending}, month=month)
+        while pending and not (made and time.monotonic() - started > budget):
+            report = pending.pop()
+            try:
+                data = encrypted_zip_bytes(build_members(report, now=now), passwords[report.submitter_id])
+                file_name = archive_name(report)
+                stored_name = default_storage.save(f"feedback/{month:%Y/%m}/{report.pk}-{file_name}", ContentFile(data))
+            except DatabaseError:
+                raise
+            except Exception as error:
+                # This report's own problem (its data, its file): recorded on it; the chunk goes on.
+                _release_after_failure(report.pk, claim, error, now)
+                continue
+            report.status = FeedbackReport.Status.PRODUCED
+            report.file = stored_name
+            report.file_name = file_name
+            report.size = len(data)
+            report.sha256 = hashlib.sha256(data).hexdigest()
+            report.produced_at = now
+            report.password_month = month
+            report.lease_until = None
+            report.error = ""
+            made.append(report)
+        del passwords
+        produced = _mark_produced(made, claim, month, now)
+    except BaseException as error:
+        for report in made:
+            default_storage.delete(report.file.name)
+        for report in [*made, *pending]:
+            with contextlib.suppress(DatabaseError):
+                _release_after_failure(report.pk, claim, error, now)
+        raise
+    if pending:
+        # Out of time: the rest goes back to the queue as it was, the attempt not counted.
+        rest = sorted(report.pk for report in pending)
+        FeedbackReport.objects.filter(pk__in=rest, claim=claim, status=FeedbackReport.Status.PRODUCING).update(
+            status=FeedbackReport.Status.PENDING,
+            lease_until=queued_until(now),
+            attempts=F("attempts") - 1,
+        )
+        queue.on_commit_produce(rest)
+    return produced
+
+
+def _mark_produced(
+    made: Sequence[FeedbackReport], claim: uuid.UUID, month: datetime.date, now: datetime.datetime
+) -> list[int]:
+    """Mark the archives produced and plan their deliveries, in one transaction, for the reports this claim
+    still holds; the archives of those another worker took over (our lease ran out) are deleted."""
+    if not made:
+        return []
+    lost: list[FeedbackReport] = []
+    with transaction.atomic():
+        held = FeedbackReport.objects.filter(claim=claim, status=FeedbackReport.Status.PRODUCING)
+        kept = list(made)
+        if held.bulk_update(made, _PRODUCED_FIELDS) != len(made):
+            ours = set(
+                FeedbackReport.objects.filter(
+                    pk__in=[report.pk for report in made], claim=claim, status=FeedbackReport.Status.PRODUCED
+                ).values_list("pk", flat=True)
+            )
+            kept = [report for report in made if report.pk in ours]
+            lost = [report for report in made if report.pk not in ours]
+        _plan_deliveries(kept, month, now)
+    for report in lost:
+        with contextlib.suppress(OSError):  # committed: nothing after this may undo it
+            default_storage.delete(report.file.name)
+    return [report.pk for report in kept]
+
+
+def _plan_deliveries(reports: Sequence[FeedbackReport], month: datetime.date, now: datetime.datetime) -> None:
+    """Inside the transaction that marks the reports produced: an e-mail row per routed contact with an
     address, and the month's SMS row for each routed contact who can open it (once per contact and month)."""
-    contacts = routed_contacts(report.submitter, report.kind, report.submitter.contacts.all())
     lease = queued_until(now)
-    emails = [
-        EmailDelivery(report_id=report.pk, contact=c, contact_name=c.name, email=c.email, lease_until=lease)
-        for c in contacts
-        if c.email
-    ]
-    EmailDelivery.objects.bulk_create(emails, ignore_conflicts=True)
-    sms = [
-        SmsOutbox(
-            submitter_id=report.submitter_id,
-            contact=c,
-            month=month,
-            round=0,
-            contact_name=c.name,
-            mobile=c.mobile,
-            lease_until=lease,
+    emails: list[EmailDelivery] = []
+    sms: list[SmsOutbox] = []
+    routed: set[int] = set()
+    for report in reports:
+        contacts = routed_contacts(report.submitter, report.kind, report.submitter.contacts.all())
+        routed.update(c.pk for c in contacts)
+        emails += [
+            EmailDelivery(report_id=report.pk, contact=c, contact_name=c.name, email=c.email, lease_until=lease)
+            for c in contacts
+            if c.email
+        ]
+        sms += [
+            SmsOutbox(
+                submitter_id=report.submitter_id,
+                contact=c,
+                month=month,
+                round=0,
+                contact_name=c.name,
+                mobile=c.mobile,
+                lease_until=lease,
+            )
+            for c in contacts
+            if can_open_feedback(c)
+        ]
+    email_ids: list[int] = []
+    sms_ids: list[int] = []
+    if emails:
+        EmailDelivery.objects.bulk_create(emails, ignore_conflicts=True)
+        email_ids = list(
+            EmailDelivery.objects.filter(
+                report_id__in=[report.pk for report in reports], status=EmailDelivery.Status.PENDING
+            ).values_list("id", flat=True)
         )
-        for c in contacts
-        if can_open_feedback(c)
-    ]
-    SmsOutbox.objects.bulk_create(sms, ignore_conflicts=True)
-    email_ids = list(
-        EmailDelivery.objects.filter(report_id=report.pk, status=EmailDelivery.Status.PENDING).values_list(
-            "id", flat=True
+    if sms:
+        SmsOutbox.objects.bulk_create(sms, ignore_conflicts=True)
+    if routed:
+        sms_ids = list(
+            SmsOutbox.objects.filter(
+                contact_id__in=routed, month=month, round=0, status=SmsOutbox.Status.PENDING
+            ).values_list("id", flat=True)
         )
-    )
-    sms_ids = list(
-        SmsOutbox.objects.filter(
-            contact_id__in=[c.pk for c in contacts], month=month, round=0, status=SmsOutbox.Status.PENDING
-        ).values_list("id", flat=True)
-    )
     queue.on_commit_deliver(email_ids=email_ids, sms_ids=sms_ids)

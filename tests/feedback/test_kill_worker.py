@@ -1,14 +1,17 @@
 """Reliability: 200 feedback archives while the worker is killed with SIGKILL 20 times at random moments.
 
-Against the configured broker and database (Redis and PostgreSQL in CI) and a real worker process. After
-each kill a new worker starts; the test process plays Celery beat and runs the sweep, which hands out the
-work whose claim (lease) ran out. In the end every archive exists and opens with the month's password,
+Against the configured broker and database (Redis and PostgreSQL in CI) and a real worker process. Three
+of each submitter's five reports are asked for one by one (a task per report), two by the daily job after
+two deadlines (a task per chunk of reports, as after a real deadline). After each kill a new worker
+starts; the test process plays Celery beat and runs the sweep, which hands out the work whose claim
+(lease) ran out. In the end every archive exists and opens with the month's password,
 and every contact got the month's SMS exactly once (the database SMS backend stands in for a gateway that
 delivers one message per idempotency key).
 """
 
 from __future__ import annotations
 
+import datetime
 import io
 import random
 import signal
@@ -24,7 +27,7 @@ from feedback import services
 from feedback.lib.archives import read_encrypted_zip
 from feedback.models import EmailDelivery, FeedbackReport, MonthlyPassword, SmsOutbox, StoredSms
 from portal.models import ServiceArea, User
-from tests.factories import ContactFactory, SubmitterFactory, UserFactory
+from tests.factories import ContactFactory, DeadlineFactory, SubmitterFactory, UserFactory
 from tests.feedback.conftest import YEAR, add_records, npr_row
 from tests.worker_process import delete_queue, start_worker, stop_worker
 
@@ -40,7 +43,9 @@ pytestmark = [
 ]
 
 SUBMITTERS = 40
-REPORTS_PER_SUBMITTER = 5  # 200 archives
+REPORTS_PER_SUBMITTER = 5  # 200 archives: 3 asked for one by one, 2 by the daily job after a deadline
+ONE_BY_ONE = 3
+CHUNK = 8  # reports per task of the daily job's fan-out: 5 tasks per deadline
 KILLS = 20
 LEASE_SECONDS = 3  # a dead worker's claim is taken over after this
 PATIENCE_SECONDS = 12  # a lost queue message's work is done by the sweep after this
@@ -73,6 +78,7 @@ def test_200_archives_survive_20_sigkills(settings, tmp_path):
     settings.FEEDBACK_TASK_QUEUE = queue
     settings.FEEDBACK_LEASE_SECONDS = LEASE_SECONDS
     settings.FEEDBACK_QUEUE_PATIENCE_SECONDS = PATIENCE_SECONDS
+    settings.FEEDBACK_PRODUCE_CHUNK = CHUNK
     worker_env = {
         "FEEDBACK_TASK_QUEUE": queue,
         "FEEDBACK_LEASE_SECONDS": str(LEASE_SECONDS),
@@ -98,9 +104,13 @@ def test_200_archives_survive_20_sigkills(settings, tmp_path):
     started = time.monotonic()
     try:
         # Each request commits on its own and enqueues its task on commit, while the worker runs.
-        for round_ in range(REPORTS_PER_SUBMITTER):
+        for round_ in range(ONE_BY_ONE):
             for submitter in submitters:
                 services.activity_request(user=staff, submitter=submitter, register="NPR", year=YEAR - round_ % 2)
+        # Deadlines of their own (not the seeded calendar's days), so that only these submitters are due.
+        for year in (YEAR, YEAR - 1):
+            deadline = DeadlineFactory(year=year, due_date=datetime.date(year, 5, 13))
+            assert services.activity_due(today=deadline.due_date + datetime.timedelta(days=1)) == SUBMITTERS
         assert FeedbackReport.objects.count() == SUBMITTERS * REPORTS_PER_SUBMITTER
 
         while kills < KILLS:

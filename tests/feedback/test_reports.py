@@ -184,3 +184,125 @@ def test_activity_after_the_effective_deadline(db, enqueued):
 def test_only_staff_order_activity_feedback(people):
     with pytest.raises(PermissionDenied):
         services.activity_request(user=UserFactory(), submitter=people.submitter, register="NPR", year=YEAR)
+
+
+# -- many at once: the daily job's fan-out in chunks ---------------------------------------------
+
+
+def _due_reports(count: int, settings, chunk: int) -> list[FeedbackReport]:
+    """`count` submitters due after a deadline of their own, each with a type-1 contact."""
+    from tests.factories import ContactFactory, SubmitterFactory
+
+    settings.FEEDBACK_PRODUCE_CHUNK = chunk
+    deadline = DeadlineFactory(year=YEAR, due_date=datetime.date(YEAR, 5, 13))
+    for index in range(count):
+        submitter = SubmitterFactory()
+        ContactFactory(submitter=submitter, contact_types=[1], mobile=f"+4790{index:06d}")
+        add_records(submitter, [npr_row(i, 1 + i % 12) for i in range(12)])
+    assert services.activity_due(today=deadline.due_date + datetime.timedelta(days=1)) == count
+    return list(FeedbackReport.objects.order_by("id"))
+
+
+def test_the_daily_job_enqueues_production_in_chunks(db, settings, enqueued):
+    reports = _due_reports(7, settings, chunk=3)
+    chunks = [args[0] for name, args in enqueued.calls if name == "produce_reports"]
+    assert [len(chunk) for chunk in chunks] == [3, 3, 1]
+    assert sorted(pk for chunk in chunks for pk in chunk) == [r.pk for r in reports]
+    assert enqueued.ids("produce_report") == []
+
+
+def test_a_chunk_produces_each_archive_once_with_its_deliveries(db, settings, enqueued):
+    reports = _due_reports(5, settings, chunk=5)
+    ids = [r.pk for r in reports]
+    assert sorted(services.reports_produce(report_ids=ids)) == ids
+    assert services.reports_produce(report_ids=ids) == []  # once
+    assert not services.report_produce(report_id=ids[0])
+    for report in FeedbackReport.objects.filter(pk__in=ids).select_related("submitter"):
+        assert report.status == FeedbackReport.Status.PRODUCED and report.attempts == 1
+        book = load_workbook(io.BytesIO(_archive(report)[f"aktivitet-NPR-{YEAR}.xlsx"]))
+        assert book["Sammendrag"]["B2"].value == report.submitter.name
+        assert book["Sammendrag"]["B7"].value == 12  # records
+        with default_storage.open(report.file.name, "rb") as file:
+            assert len(file.read()) == report.size
+    # One e-mail per report and one SMS per contact, each enqueued once.
+    assert EmailDelivery.objects.filter(report_id__in=ids).count() == 5
+    assert sorted(enqueued.ids("send_report_email")) == sorted(EmailDelivery.objects.values_list("id", flat=True))
+    assert sorted(enqueued.ids("send_password_sms")) == sorted(SmsOutbox.objects.values_list("id", flat=True))
+    assert SmsOutbox.objects.count() == MonthlyPassword.objects.count() == 5
+
+
+def test_a_chunk_leaves_reports_held_by_another_worker_and_records_one_that_fails(db, settings, enqueued, monkeypatch):
+    import uuid
+
+    from django.utils import timezone
+
+    from feedback.services import reports as reports_module
+
+    reports = _due_reports(4, settings, chunk=4)
+    held, failing = reports[0], reports[1]
+    FeedbackReport.objects.filter(pk=held.pk).update(
+        status=FeedbackReport.Status.PRODUCING,
+        claim=uuid.uuid4(),
+        lease_until=timezone.now() + datetime.timedelta(minutes=5),
+        attempts=1,
+    )
+    build = reports_module.build_members
+
+    def build_or_fail(report, **kwargs):
+        if report.pk == failing.pk:
+            raise ValueError("bad data")
+        return build(report, **kwargs)
+
+    monkeypatch.setattr(reports_module, "build_members", build_or_fail)
+    produced = services.reports_produce(report_ids=[r.pk for r in reports])
+    assert sorted(produced) == [reports[2].pk, reports[3].pk]
+    held.refresh_from_db()
+    failing.refresh_from_db()
+    assert held.status == FeedbackReport.Status.PRODUCING and not held.file
+    assert failing.status == FeedbackReport.Status.PENDING and failing.error == "ValueError: bad data"
+    assert failing.lease_until > timezone.now()  # backs off
+    assert not EmailDelivery.objects.filter(report__in=[held, failing]).exists()
+
+
+def test_a_report_taken_over_during_the_chunk_keeps_the_other_workers_archive(db, settings, enqueued, monkeypatch):
+    import uuid
+
+    from feedback.services import reports as reports_module
+
+    reports = _due_reports(3, settings, chunk=3)
+    stolen = reports[0]
+    build = reports_module.build_members
+    stored: list[str] = []
+    save = reports_module.default_storage.save
+
+    def build_and_lose_one(report, **kwargs):
+        # Our lease on `stolen` ran out and another worker claimed it while we were busy.
+        FeedbackReport.objects.filter(pk=stolen.pk).update(claim=uuid.uuid4())
+        return build(report, **kwargs)
+
+    def save_and_remember(name, content, **kwargs):
+        stored.append(save(name, content, **kwargs))
+        return stored[-1]
+
+    monkeypatch.setattr(reports_module, "build_members", build_and_lose_one)
+    monkeypatch.setattr(reports_module.default_storage, "save", save_and_remember)
+    produced = services.reports_produce(report_ids=[r.pk for r in reports])
+    assert sorted(produced) == [reports[1].pk, reports[2].pk]
+    stolen.refresh_from_db()
+    assert stolen.status == FeedbackReport.Status.PRODUCING and not stolen.file
+    assert len(stored) == 3
+    assert [default_storage.exists(name) for name in stored].count(False) == 1  # ours for `stolen` deleted
+    assert not EmailDelivery.objects.filter(report=stolen).exists()
+
+
+def test_a_chunk_out_of_time_hands_the_rest_back_to_the_queue(db, settings, enqueued, monkeypatch):
+    from feedback.services import reports as reports_module
+
+    reports = _due_reports(3, settings, chunk=3)
+    monkeypatch.setattr(reports_module, "CHUNK_BUDGET_SECONDS", 0.0)
+    enqueued.calls.clear()
+    produced = services.reports_produce(report_ids=[r.pk for r in reports])
+    assert produced == [reports[0].pk]  # at least one is made, however short the budget
+    rest = FeedbackReport.objects.filter(pk__in=[reports[1].pk, reports[2].pk])
+    assert set(rest.values_list("status", "attempts")) == {(FeedbackReport.Status.PENDING, 0)}
+    assert [args[0] for name, args in enqueued.calls if name == "produce_reports"] == [[reports[1].pk, reports[2].pk]]
