@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -419,8 +419,9 @@ def daily_view(
 def deadline_completeness(
     *, submitter: Submitter, register: str, year: int, now: datetime.datetime | None = None
 ) -> list[DeadlineCompleteness]:
-    """Each deadline of the year that applies: was it received (and how), and on time? Two queries per
-    deadline (the delivery, and the status of the messages behind it)."""
+    """Each deadline of the year that applies: was it received (and how), and on time? One query for the
+    extensions and one for the submitter's messages, each marked with the deadlines it delivers (the rule of
+    `deadlines.delivery_condition`, as for `selectors_deadlines.accepted_delivery_at`) or was refused for."""
     now = now or timezone.now()
     deadlines = [d for d in selectors_deadlines.deadlines_for(submitter, year) if d.register == register]
     if not deadlines:
@@ -428,60 +429,65 @@ def deadline_completeness(
     extensions = list(
         Extension.objects.filter(submitter=submitter, deadline__in=deadlines, status=Extension.Status.GRANTED)
     )
+    effective = {deadline.pk: effective_deadline_from(deadline, extensions) for deadline in deadlines}
+    delivers = {
+        deadline.pk: delivery_condition(deadline, effective[deadline.pk].due_at) & Q(kind__in=deadline.message_kinds)
+        for deadline in deadlines
+    }
+    refused = {deadline.pk: _refused_condition(deadline) for deadline in deadlines}
+    flags = {f"delivers_{pk}": condition for pk, condition in delivers.items()} | {
+        f"refused_{pk}": condition for pk, condition in refused.items()
+    }
+    any_flag = Q()
+    for condition in flags.values():
+        any_flag |= condition
+    messages = list(
+        Submission.objects.filter(any_flag, submitter=submitter)
+        .annotate(
+            **{name: ExpressionWrapper(condition, output_field=BooleanField()) for name, condition in flags.items()}
+        )
+        .order_by("-received_at", "-id")
+        .values("kind", "status", "received_at", *flags)
+    )
     result = []
     for deadline in deadlines:
-        effective = effective_deadline_from(deadline, extensions)
-        delivered_at = selectors_deadlines.accepted_delivery_at(
-            submitter=submitter, deadline=deadline, due_at=effective.due_at
+        due_at = effective[deadline.pk].due_at
+        delivering = [m for m in messages if m[f"delivers_{deadline.pk}"]]
+        delivered_at = selectors_deadlines.delivered_at(
+            [(m["kind"], m["received_at"]) for m in delivering], kinds=deadline.message_kinds, due_at=due_at
         )
-        timeliness = classify_delivery(
-            calendar_due_at=deadline.due_at, due_at=effective.due_at, delivered_at=delivered_at
-        )
+        if delivered_at is not None:
+            latest: dict[str, str] = {}  # per kind, the newest delivering message up to the delivery
+            for message in delivering:
+                if message["received_at"] <= delivered_at:
+                    latest.setdefault(message["kind"], message["status"])
+            receipt = (
+                "received_with_errors" if Submission.Status.ACCEPTED_WITH_ERRORS in latest.values() else "received"
+            )
+        else:
+            receipt = "rejected" if any(m[f"refused_{deadline.pk}"] for m in messages) else "not_received"
         result.append(
             DeadlineCompleteness(
                 deadline=deadline,
-                due_at=effective.due_at,
-                extended=effective.is_extended,
+                due_at=due_at,
+                extended=effective[deadline.pk].is_extended,
                 delivered_at=delivered_at,
-                timeliness=timeliness,
-                receipt=_receipt_status(submitter, deadline, effective.due_at, delivered_at),
-                overdue=delivered_at is None and now > effective.due_at,
+                timeliness=classify_delivery(calendar_due_at=deadline.due_at, due_at=due_at, delivered_at=delivered_at),
+                receipt=receipt,
+                overdue=delivered_at is None and now > due_at,
             )
         )
     return result
 
 
-def _receipt_status(
-    submitter: Submitter, deadline: Deadline, due_at: datetime.datetime, delivered_at: datetime.datetime | None
-) -> str:
-    """received / received_with_errors: the latest delivering message of some expected kind had errors.
-    Otherwise rejected (a refused message for the register since the period began) or not_received."""
-    if delivered_at is not None:
-        rows = (
-            Submission.objects.filter(
-                delivery_condition(deadline, due_at),
-                submitter=submitter,
-                kind__in=deadline.message_kinds,
-                received_at__lte=delivered_at,
-            )
-            .order_by("kind", "-received_at", "-id")
-            .values_list("kind", "status")
-        )
-        latest: dict[str, str] = {}
-        for kind, status in rows:
-            latest.setdefault(kind, status)
-        if Submission.Status.ACCEPTED_WITH_ERRORS in latest.values():
-            return "received_with_errors"
-        return "received"
-    rejected = Submission.objects.filter(
-        Q(period_start__isnull=True) | Q(period_start__lte=deadline.period_end),
-        submitter=submitter,
+def _refused_condition(deadline: Deadline) -> Q:
+    """A real message for the register refused since the period began (and not for a later period)."""
+    return (Q(period_start__isnull=True) | Q(period_start__lte=deadline.period_end)) & Q(
         register=deadline.register,
         validate_only=False,
         status=Submission.Status.REJECTED,
         received_at__gte=start_of_day_oslo(deadline.period_start),
-    ).exists()
-    return "rejected" if rejected else "not_received"
+    )
 
 
 __all__ = [

@@ -67,10 +67,28 @@ def accepted_delivery_at(
         )
         .order_by()
     )
-    delivered = {row["kind"]: row["by_due"] or row["after_due"] for row in rows}
-    if any(delivered.get(kind) is None for kind in deadline.message_kinds):
+    return _delivered_from({row["kind"]: row["by_due"] or row["after_due"] for row in rows}, deadline.message_kinds)
+
+
+def delivered_at(
+    messages: list[tuple[str, datetime.datetime]], *, kinds: list[str], due_at: datetime.datetime
+) -> datetime.datetime | None:
+    """`accepted_delivery_at` over delivering messages already fetched as (kind, received_at): per kind the
+    latest received by `due_at`, else the first after it; delivered when the last kind arrived."""
+    by_due: dict[str, datetime.datetime] = {}
+    after_due: dict[str, datetime.datetime] = {}
+    for kind, received_at in messages:
+        if received_at <= due_at:
+            by_due[kind] = max(by_due.get(kind, received_at), received_at)
+        else:
+            after_due[kind] = min(after_due.get(kind, received_at), received_at)
+    return _delivered_from({kind: by_due.get(kind) or after_due.get(kind) for kind in kinds}, kinds)
+
+
+def _delivered_from(per_kind: dict[str, datetime.datetime | None], kinds: list[str]) -> datetime.datetime | None:
+    if any(per_kind.get(kind) is None for kind in kinds):
         return None
-    return max(delivered[kind] for kind in deadline.message_kinds)
+    return max(per_kind[kind] for kind in kinds)
 
 
 @dataclass(frozen=True)

@@ -313,6 +313,61 @@ def test_deadline_completeness_for_each_status(world):
         assert f'data-receipt="{receipt}"' in row and f'data-timeliness="{timeliness}"' in row, name
 
 
+def test_deadline_completeness_agrees_with_the_delivery_rule_for_random_messages(world):
+    """The page marks each message with the deadlines it delivers in one query; every deadline's delivery must be
+    what `accepted_delivery_at` (one query per deadline) says, over messages of every mode, kind and status."""
+    import random
+
+    from submissions.daily_view import deadline_completeness
+    from submissions.selectors_deadlines import accepted_delivery_at
+
+    rng = random.Random(4)
+    deadlines = [
+        DeadlineFactory(year=2030),
+        DeadlineFactory(
+            year=2030,
+            period_start=datetime.date(2030, 5, 1),
+            period_end=datetime.date(2030, 8, 31),
+            due_date=datetime.date(2030, 9, 10),
+        ),
+        DeadlineFactory(
+            year=2030,
+            period_start=datetime.date(2030, 1, 1),
+            period_end=datetime.date(2030, 12, 31),
+            due_date=datetime.date(2031, 1, 10),
+            message_kinds=["activity"],
+        ),
+    ]
+    outcomes = set()
+    for trial in range(6):
+        from tests.factories import SubmitterFactory
+
+        submitter = SubmitterFactory(kind="contract_specialist", reports_npr=True)
+        for _ in range(rng.randint(0, 12)):
+            start = datetime.date(2030, rng.choice([1, 5, 9]), 1)
+            received = deadlines[0].due_at + datetime.timedelta(days=rng.randint(-150, 260), hours=rng.randint(0, 23))
+            AcceptedSubmissionFactory(
+                submitter=submitter,
+                kind=rng.choice(["activity", "ident"]),
+                mode=rng.choice(["full", "change"]),
+                status=rng.choice(["accepted", "accepted_with_errors", "rejected"]),
+                validate_only=rng.random() < 0.1,
+                period_start=start,
+                period_end=rng.choice(
+                    [datetime.date(2030, 4, 30), datetime.date(2030, 8, 31), datetime.date(2030, 12, 31)]
+                ),
+                received_at=received,
+            )
+        rows = {row.deadline.pk: row for row in deadline_completeness(submitter=submitter, register="NPR", year=2030)}
+        assert set(rows) == {deadline.pk for deadline in deadlines}
+        for deadline in deadlines:
+            expected = accepted_delivery_at(submitter=submitter, deadline=deadline)
+            assert rows[deadline.pk].delivered_at == expected, (trial, deadline.pk)
+            assert (rows[deadline.pk].receipt in ("received", "received_with_errors")) == (expected is not None)
+            outcomes.add((rows[deadline.pk].receipt, str(rows[deadline.pk].timeliness)))
+    assert len(outcomes) >= 4, outcomes  # the random messages reach several receipts and timelinesses
+
+
 # -- downloads -----------------------------------------------------------------------------------
 
 
