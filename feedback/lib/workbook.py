@@ -18,14 +18,28 @@ from openpyxl import Workbook
 from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
+from openpyxl.packaging.extended import ExtendedProperties
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.styles.numbers import is_date_format
+from openpyxl.styles.stylesheet import write_stylesheet
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
+from openpyxl.workbook._writer import WorkbookWriter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.writer.excel import ExcelWriter
+from openpyxl.writer.theme import theme_xml
+from openpyxl.xml.constants import (
+    ARC_APP,
+    ARC_CORE,
+    ARC_ROOT_RELS,
+    ARC_STYLE,
+    ARC_THEME,
+    ARC_WORKBOOK,
+    ARC_WORKBOOK_RELS,
+)
+from openpyxl.xml.functions import tostring
 
 INTEGER = "#,##0"
 PERCENT = "0.0 %"
@@ -91,9 +105,71 @@ def write_workbook(target: BinaryIO, sheets: Sequence[Sheet], *, plain_rows: boo
         _InMemoryExcelWriter(workbook, archive).save()
 
 
+# Parts of the package that openpyxl builds anew for every workbook from a few inputs (the styles in use,
+# the number of sheets, each sheet's column widths), built once per process for each such input: openpyxl's
+# objects cost ~8 ms per workbook before a single row is written. Keyed on everything they are built from
+# (test_lib_workbook compares a cached build with a fresh one).
+_PART_CACHE: dict[tuple, Any] = {}
+_PART_CACHE_LIMIT = 512
+
+
+def _cached(key: tuple, build) -> Any:
+    value = _PART_CACHE.get(key)
+    if value is None:
+        if len(_PART_CACHE) >= _PART_CACHE_LIMIT:
+            _PART_CACHE.clear()
+        value = _PART_CACHE[key] = build()
+    return value
+
+
+def _styles_key(workbook: Workbook) -> tuple:
+    """Everything openpyxl's write_stylesheet reads from the workbook (the objects compare by value)."""
+    return (
+        "styles",
+        tuple(workbook._fonts),
+        tuple(workbook._fills),
+        tuple(workbook._borders),
+        tuple(workbook._number_formats),
+        tuple(tuple(style) for style in workbook._cell_styles),
+        tuple(workbook._alignments),
+        tuple(workbook._protections),
+        tuple(workbook._colors),
+        tuple(workbook._differential_styles.styles),
+        tuple(workbook._named_styles),
+        workbook._table_styles,
+    )
+
+
 class _InMemoryExcelWriter(ExcelWriter):
     """openpyxl's writer for sheets whose XML was written to memory (_start_sheet): openpyxl's own write-only
-    sheets go through a temporary file each, which the writer copies into the zip and deletes."""
+    sheets go through a temporary file each, which the writer copies into the zip and deletes. The parts
+    that do not change from one workbook to the next are taken from _PART_CACHE."""
+
+    def write_data(self) -> None:
+        """ExcelWriter.write_data for what write_workbook makes (write-only sheets of cells; no charts,
+        images, custom properties, external links or macros), in the same order."""
+        workbook = self.workbook
+        if (
+            len(workbook.custom_doc_props)
+            or workbook.chartsheets
+            or workbook._external_links
+            or workbook.vba_archive
+            or workbook.loaded_theme
+        ):
+            super().write_data()
+            return
+        archive = self._archive
+        archive.writestr(ARC_APP, _cached(("app",), lambda: tostring(ExtendedProperties().to_tree())))
+        archive.writestr(ARC_CORE, tostring(workbook.properties.to_tree()))
+        archive.writestr(ARC_THEME, theme_xml)
+        self._write_worksheets()
+        archive.writestr(ARC_STYLE, _cached(_styles_key(workbook), lambda: tostring(write_stylesheet(workbook))))
+        writer = WorkbookWriter(workbook)
+        archive.writestr(ARC_ROOT_RELS, _cached(("root rels",), writer.write_root_rels))
+        archive.writestr(ARC_WORKBOOK, writer.write())
+        # After write(), which lists the sheets in writer.rels: the rest of the relationships are fixed.
+        archive.writestr(ARC_WORKBOOK_RELS, _cached(("workbook rels", len(workbook.worksheets)), writer.write_rels))
+        self.manifest._write(archive, workbook)
 
     def write_worksheet(self, ws: WriteOnlyWorksheet) -> None:
         ws._drawing = SpreadsheetDrawing()
@@ -107,10 +183,33 @@ class _InMemoryExcelWriter(ExcelWriter):
         self.manifest.append(ws)
 
 
+class _SheetWriter(WorksheetWriter):
+    """openpyxl's sheet writer, with the sheet's top (properties, views, format, column widths) built once
+    per process for each set of column widths and frozen cell: the only inputs _write_sheet varies."""
+
+    def write_top(self) -> None:
+        ws = self.ws
+        widths = tuple(
+            (letter, dimension.width, dimension.customWidth) for letter, dimension in ws.column_dimensions.items()
+        )
+
+        def build() -> list:
+            ws.sheet_format.outlineLevelCol = ws.column_dimensions.max_outline
+            return [
+                ws.sheet_properties.to_tree(),
+                ws.views.to_tree(),
+                ws.sheet_format.to_tree(),
+                ws.column_dimensions.to_tree(),
+            ]
+
+        for element in _cached(("top", widths, ws.freeze_panes), build):
+            self.xf.send(element)
+
+
 def _start_sheet(ws: WriteOnlyWorksheet) -> None:
     """WriteOnlyWorksheet._get_writer, with the XML written to memory instead of a temporary file: the sheet's
     top (column widths, frozen pane) is written now, so these must be set before."""
-    ws._writer = WorksheetWriter(ws, out=io.BytesIO())
+    ws._writer = _SheetWriter(ws, out=io.BytesIO())
     ws._writer.write_top()
 
 

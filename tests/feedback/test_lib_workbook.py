@@ -140,3 +140,45 @@ def test_text_is_written_as_text_never_as_a_formula(plain_rows):
     for part, xml in _parts(workbook_bytes(sheets, plain_rows=plain_rows)).items():
         if part.startswith("xl/worksheets/"):
             assert b"<f>" not in xml and b't="e"' not in xml, part
+
+
+def _shapes() -> list[list[Sheet]]:
+    """Workbooks whose cached parts differ: sheet counts, column widths and styles used in another order."""
+    when = datetime.datetime(2024, 3, 5, 14, 30)
+    return [
+        [
+            Sheet("Per måned", [Column("Måned", 12), Column("Poster", 10, INTEGER)], rows=[["Januar", 3]]),
+            Sheet("Funn", [Column("Når", 17, DATETIME), Column("Andel", 9, PERCENT)], rows=[[when, 0.5]]),
+        ],
+        [
+            Sheet("Andeler", [Column("Andel", 9, PERCENT), Column("Når", 17, DATETIME)], rows=[[0.5, when]]),
+            Sheet("Tom", [Column("Kode", 30)], rows=[], empty_text="Ingen"),
+            Sheet(
+                "Totalt",
+                [Column("Måned", 12), Column("Poster", 10, INTEGER)],
+                rows=[["Januar", 3]],
+                total=["Sum", 3],
+            ),
+        ],
+        [Sheet("Ett ark", [Column("A", 12), Column("B", 10, INTEGER)], rows=[["x", 1]], notes=["Merknad"])],
+    ]
+
+
+def test_the_parts_built_once_per_process_are_those_openpyxl_builds(monkeypatch):
+    """The parts taken from the cache (styles, relationships, sheet tops) are what openpyxl's own writer
+    makes for each workbook, also when another workbook's parts are in the cache."""
+    from openpyxl.writer.excel import ExcelWriter
+
+    from feedback.lib import workbook as module
+
+    shapes = _shapes()
+    with monkeypatch.context() as patched:
+        patched.setattr(module._InMemoryExcelWriter, "write_data", ExcelWriter.write_data)
+        patched.setattr(module._SheetWriter, "write_top", module.WorksheetWriter.write_top)
+        expected = [_parts(workbook_bytes(sheets)) for sheets in shapes]
+    module._PART_CACHE.clear()
+    for _ in range(2):  # the second time, every part comes from the cache
+        for sheets, parts in zip(shapes, expected, strict=True):
+            assert _parts(workbook_bytes(sheets)) == parts
+    assert any(key[0] == "top" for key in module._PART_CACHE)
+    assert any(key[0] == "styles" for key in module._PART_CACHE)
