@@ -223,7 +223,11 @@ def test_a_chunk_produces_each_archive_once_with_its_deliveries(db, settings, en
         assert book["Sammendrag"]["B2"].value == report.submitter.name
         assert book["Sammendrag"]["B7"].value == 12  # records
         with default_storage.open(report.file.name, "rb") as file:
-            assert len(file.read()) == report.size
+            data = file.read()
+        assert len(data) == report.size
+        # AES-256 (AE-2), the xlsx stored as it is (it is a zip already), not deflated again.
+        [member] = inspect_encryption(io.BytesIO(data))
+        assert (member.strength, member.vendor_version, member.actual_compress_type) == (3, 2, 0)
     # One e-mail per report and one SMS per contact, each enqueued once.
     assert EmailDelivery.objects.filter(report_id__in=ids).count() == 5
     assert sorted(enqueued.ids("send_report_email")) == sorted(EmailDelivery.objects.values_list("id", flat=True))
