@@ -365,6 +365,7 @@ _WORK_TABLES = [
     "snap_rows",
     "snap_sides",
     "snap_masks",
+    "snap_mask_sums",
     "snap_user_cells",
     "snap_cells",
     "snap_dirty",
@@ -462,16 +463,30 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
     cursor.execute(dialect.temporary("snap_masks", _branches(partial(_mask_branch, dialect))))
     key = "submitter_id, register, year, month, dimension, category"
     year_key = "submitter_id, register, year, dimension, category"
-    # Users who appeared in (+1) or disappeared from (-1) a month's cell.
+    # Per category of a year whose users changed: users who appeared in (+1) or disappeared from (-1) each month,
+    # and the change of the users from January through each month (a user counts there when they appear in any
+    # month up to it). One pass over the changed users; then one row per month that changed.
+    in_month = ", ".join(
+        f"SUM(((after_bits >> {m - 1}) & 1) - ((before_bits >> {m - 1}) & 1)) AS in_{m}" for m in MONTHS
+    )
+    through = ", ".join(
+        f"SUM(CASE WHEN (after_bits & {(1 << m) - 1}) <> 0 THEN 1 ELSE 0 END) "
+        f"- SUM(CASE WHEN (before_bits & {(1 << m) - 1}) <> 0 THEN 1 ELSE 0 END) AS through_{m}"
+        for m in MONTHS
+    )
+    cursor.execute(
+        dialect.temporary(
+            "snap_mask_sums",
+            f"SELECT {year_key}, {in_month}, {through} FROM snap_masks "  # noqa: S608
+            f"WHERE before_bits <> after_bits GROUP BY {year_key}",
+        )
+    )
+    users_in = f"CASE m.month {' '.join(f'WHEN {m} THEN s.in_{m}' for m in MONTHS)} END"
     cursor.execute(
         dialect.temporary(
             "snap_user_cells",
             "SELECT s.submitter_id, s.register, s.year, m.month, s.dimension, s.category, "  # noqa: S608
-            "SUM(((s.after_bits >> (m.month - 1)) & 1) - ((s.before_bits >> (m.month - 1)) & 1)) AS users "
-            f"FROM snap_masks s JOIN ({_MONTHS_SQL}) m "
-            # The months in one mask but not the other (SQLite has no XOR).
-            "ON (((s.before_bits | s.after_bits) - (s.before_bits & s.after_bits)) >> (m.month - 1)) & 1 = 1 "
-            "GROUP BY s.submitter_id, s.register, s.year, m.month, s.dimension, s.category",
+            f"{users_in} AS users FROM snap_mask_sums s JOIN ({_MONTHS_SQL}) m ON {users_in} <> 0",
         )
     )
 
@@ -520,8 +535,9 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
         f"AND NOT EXISTS (SELECT 1 FROM {_MONTH} m WHERE {_match('m', 'c', _CELL)})"
     )
     cursor.execute(
+        # Only a cell that lost records can have none left.
         f"DELETE FROM {_MONTH} WHERE records = 0 AND EXISTS (SELECT 1 FROM snap_cells c "  # noqa: S608
-        f"WHERE {_match(_MONTH, 'c', _CELL)})"
+        f"WHERE c.records < 0 AND {_match(_MONTH, 'c', _CELL)})"
     )
     # Their times from the live records of that submitter, register and month (an index range each), which the
     # copy now equals for all that counts here: the copy's index by user would be read for the whole year, every
@@ -544,12 +560,7 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
         [MessageKind.ACTIVITY],
     )
 
-    # The year: a user counts in "through month m" when they appear in any month up to m.
-    deltas = ", ".join(
-        f"SUM(CASE WHEN (after_bits & {(1 << m) - 1}) <> 0 THEN 1 ELSE 0 END) "
-        f"- SUM(CASE WHEN (before_bits & {(1 << m) - 1}) <> 0 THEN 1 ELSE 0 END)"
-        for m in MONTHS
-    )
+    # The year: users through each month changed as snap_mask_sums says.
     zeros = ", ".join(f"0 AS through_{m}" for m in MONTHS)
     sums = ", ".join(f"SUM(through_{m}) AS through_{m}" for m in MONTHS)
     # Per year key: records and users through each month added, the newest times, and whether a month cell
@@ -564,8 +575,8 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
             "MAX(CASE WHEN y.submitter_id IS NULL THEN 0 ELSE 1 END) AS dirty FROM snap_cells c "
             f"LEFT JOIN snap_dirty y ON {_match('y', 'c', _CELL)} "
             "GROUP BY c.submitter_id, c.register, c.year, c.dimension, c.category "
-            f"UNION ALL SELECT {year_key}, 0, 0, {deltas}, {ts}, {ts}, 0 FROM snap_masks "
-            f"WHERE before_bits <> after_bits GROUP BY {year_key}"
+            f"UNION ALL SELECT {year_key}, 0, 0, {', '.join(f'through_{m}' for m in MONTHS)}, {ts}, {ts}, 0 "
+            "FROM snap_mask_sums"
             f") x GROUP BY {year_key} HAVING SUM(is_cell) > 0",
         )
     )
@@ -589,7 +600,7 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
     )
     cursor.execute(
         f"DELETE FROM {_YEAR} WHERE records = 0 AND EXISTS (SELECT 1 FROM snap_years c "  # noqa: S608
-        f"WHERE {_match(_YEAR, 'c', _YEAR_KEY)})"
+        f"WHERE c.records < 0 AND {_match(_YEAR, 'c', _YEAR_KEY)})"
     )
     cursor.execute(
         f"UPDATE {_YEAR} SET first_received_at = t.first_at, last_received_at = t.last_at FROM ("  # noqa: S608

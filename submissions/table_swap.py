@@ -27,6 +27,8 @@ def next_name(name: str) -> str:
 @dataclass
 class _Definition:
     unlogged: bool
+    # Storage parameters, e.g. ["fillfactor=90"].
+    options: list[str]
     # (name, type with modifiers, collation or None, not null)
     columns: list[tuple[str, str, str | None, bool]]
     checks: list[tuple[str, str]]
@@ -42,8 +44,8 @@ class _Definition:
 
 
 def _definition(cursor: Any, table: str) -> _Definition:
-    cursor.execute("SELECT relpersistence = 'u' FROM pg_class WHERE oid = %s::regclass", [table])
-    unlogged = cursor.fetchone()[0]
+    cursor.execute("SELECT relpersistence = 'u', reloptions FROM pg_class WHERE oid = %s::regclass", [table])
+    unlogged, options = cursor.fetchone()
     cursor.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
         "CASE WHEN a.attcollation <> t.typcollation THEN quote_ident(c.collname) END, a.attnotnull, a.attidentity "
@@ -76,6 +78,7 @@ def _definition(cursor: Any, table: str) -> _Definition:
         sequences.append((column, cursor.fetchone()[0]))
     return _Definition(
         unlogged=unlogged,
+        options=list(options or []),
         columns=columns,
         checks=[(name, definition) for name, kind, definition, _deferred in constraints if kind == "c"],
         keys=[(name, definition) for name, kind, definition, _deferred in constraints if kind in ("p", "u")],
@@ -86,15 +89,20 @@ def _definition(cursor: Any, table: str) -> _Definition:
     )
 
 
+def _with(definition: _Definition) -> str:
+    return f" WITH ({', '.join(definition.options)})" if definition.options else ""
+
+
 def create_like(cursor: Any, live: str) -> str:
     """An empty table beside `live` with its columns, defaults, identity, NOT NULL and CHECK constraints (rows
-    are checked as they come), without keys or indexes. Returns its name."""
+    are checked as they come) and storage parameters, without keys or indexes. Returns its name."""
     fresh = next_name(live)
-    persistence = "UNLOGGED " if _definition(cursor, live).unlogged else ""
+    definition = _definition(cursor, live)
+    persistence = "UNLOGGED " if definition.unlogged else ""
     cursor.execute(f"DROP TABLE IF EXISTS {fresh}")
     cursor.execute(
         f"CREATE {persistence}TABLE {fresh} (LIKE {live} INCLUDING DEFAULTS INCLUDING IDENTITY "
-        "INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)"
+        f"INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION){_with(definition)}"
     )
     return fresh
 
@@ -102,7 +110,7 @@ def create_like(cursor: Any, live: str) -> str:
 def create_as(cursor: Any, live: str, select: str, params: list[Any]) -> str:
     """A table beside `live` with `select`'s rows (its columns named as `live`'s), built by CREATE TABLE AS,
     which, unlike INSERT ... SELECT, may read with parallel workers. Columns get `live`'s types, collations,
-    NOT NULL and CHECK constraints; no keys or indexes yet. Returns its name."""
+    NOT NULL and CHECK constraints, the table its storage parameters; no keys or indexes yet. Returns its name."""
     definition = _definition(cursor, live)
     fresh = next_name(live)
     columns = ", ".join(
@@ -111,7 +119,10 @@ def create_as(cursor: Any, live: str, select: str, params: list[Any]) -> str:
     )
     persistence = "UNLOGGED " if definition.unlogged else ""
     cursor.execute(f"DROP TABLE IF EXISTS {fresh}")
-    cursor.execute(f"CREATE {persistence}TABLE {fresh} AS SELECT {columns} FROM ({select}) n", params)  # noqa: S608
+    cursor.execute(
+        f"CREATE {persistence}TABLE {fresh}{_with(definition)} AS SELECT {columns} FROM ({select}) n",  # noqa: S608
+        params,
+    )
     # One ALTER TABLE: PostgreSQL checks all of them in a single pass over the rows.
     constraints = [
         f"ALTER COLUMN {name} SET NOT NULL" for name, _type, _collation, not_null in definition.columns if not_null

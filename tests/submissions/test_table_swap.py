@@ -1,0 +1,119 @@
+"""A full snapshot rebuild on PostgreSQL swaps new copy, month and year tables in for the live ones: afterwards the
+tables must be what the migrations made them (names of keys and indexes, unlogged copy, bytewise keys, storage
+parameters, deferred foreign keys), Django must keep working with them, and the nightly run must go on from them."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from submissions.models import SnapshotMonth, SnapshotRecord, SnapshotYear
+from submissions.snapshot import snapshot_rebuild, snapshot_update_changed
+from tests.submissions.conftest import YEAR, kpr_record
+from tests.submissions.snapshot_support import assert_snapshot_matches_live, receive
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only: SQLite deletes and inserts"),
+]
+
+TABLES = (SnapshotRecord._meta.db_table, SnapshotMonth._meta.db_table, SnapshotYear._meta.db_table)
+
+
+def _shape(table: str) -> dict:
+    """Everything about a table a migration or Django relies on, without its identity (oid)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relpersistence, reloptions FROM pg_class WHERE oid = %s::regclass",
+            [table],
+        )
+        persistence, options = cursor.fetchone()
+        cursor.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), c.collname, a.attnotnull, a.attidentity "
+            "FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation "
+            "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            [table],
+        )
+        columns = cursor.fetchall()
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid), condeferrable, condeferred FROM pg_constraint "
+            "WHERE conrelid = %s::regclass ORDER BY conname",
+            [table],
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s ORDER BY indexname",
+            [table],
+        )
+        indexes = cursor.fetchall()
+        cursor.execute(
+            "SELECT a.attname, pg_get_serial_sequence(%s, a.attname) FROM pg_attribute a "
+            "WHERE a.attrelid = %s::regclass AND a.attidentity <> ''",
+            [table, table],
+        )
+        sequences = cursor.fetchall()
+    return {
+        "persistence": persistence,
+        "options": options,
+        "columns": columns,
+        "constraints": constraints,
+        "indexes": indexes,
+        "sequences": sequences,
+    }
+
+
+def _oid(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::regclass::oid", [table])
+        return cursor.fetchone()[0]
+
+
+def test_a_rebuild_swaps_in_tables_shaped_as_the_migrations_made_them(world):
+    receive(world.municipality, [kpr_record("a"), kpr_record("b", service_code="6", patient_ref="p2")])
+    before = {table: _shape(table) for table in TABLES}
+    oids = {table: _oid(table) for table in TABLES}
+
+    snapshot_rebuild()
+
+    assert {table: _oid(table) for table in TABLES} != oids, "the rebuild should have swapped new tables in"
+    assert {table: _shape(table) for table in TABLES} == before
+    assert before[SnapshotRecord._meta.db_table]["persistence"] == "u"
+    assert before[SnapshotMonth._meta.db_table]["options"] == ["fillfactor=90"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE %s", ["%\\_next"])
+        assert cursor.fetchone()[0] == 0, "nothing of the build is left beside the tables"
+    assert_snapshot_matches_live()
+
+
+def test_the_nightly_run_and_django_keep_working_on_the_swapped_tables(world):
+    receive(world.municipality, [kpr_record("a")])
+    snapshot_rebuild()
+    snapshot_rebuild()  # twice: the second swaps out tables the first swapped in
+    watermark = SnapshotYear.objects.get(dimension="total").last_received_at
+
+    receive(world.municipality, [kpr_record("b", patient_ref="p-new", service_code="6")])
+    snapshot_update_changed(since=watermark)
+
+    # New rows get ids from the swapped-in identity sequence, beside the rebuilt ones.
+    assert SnapshotMonth.objects.filter(dimension="service_code", category="6").exists()
+    ids = list(SnapshotMonth.objects.values_list("id", flat=True))
+    assert len(ids) == len(set(ids))
+    total = SnapshotYear.objects.get(dimension="total")
+    assert (total.records, total.users) == (2, 2)
+    assert SnapshotRecord.objects.count() == 2
+    assert_snapshot_matches_live()
+
+
+def test_a_rebuild_after_the_nightly_run_in_the_same_transaction_swaps_despite_queued_checks(world):
+    """The nightly run's inserts queue deferred foreign-key checks; dropping a table with queued checks fails."""
+    receive(world.municipality, [kpr_record("a")])
+    snapshot_rebuild()
+    watermark = SnapshotYear.objects.get(dimension="total").last_received_at
+    # Another year: new month and year rows.
+    receive(world.municipality, [kpr_record("b", event_date=f"{YEAR - 1}-03-01")])
+    snapshot_update_changed(since=watermark)
+
+    snapshot_rebuild()
+
+    assert SnapshotYear.objects.filter(year=YEAR - 1, dimension="total").exists()
+    assert_snapshot_matches_live()
