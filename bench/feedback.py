@@ -229,15 +229,18 @@ def machine_busy_seconds() -> float:
 class CpuMeter:
     """CPU time by process while the workers run: the workers, PostgreSQL, Redis, this process, the machine.
 
-    PostgreSQL: the backends connected to the bench database (by pid, whichever started during the
-    measurement), and the whole cluster: the postmaster with every child it has (those that exited are in
-    its children's time). The cluster figure includes other databases' work on a shared server."""
+    PostgreSQL: the backends connected to the bench database, followed at every poll (watch) by pid, so
+    that a connection the workers replace (CONN_MAX_AGE) counts up to its last poll; and the whole cluster:
+    the postmaster with every child it has (those that exited are in its children's time), complete, but
+    with other databases' work on a shared server."""
 
     def __init__(self, conn: psycopg.Connection, workers: list[subprocess.Popen]) -> None:
         self.conn = conn
         self.workers = workers
         self.postmaster = self._postmaster_pid()
         self.redis = self._redis_pid()
+        self.backends_first: dict[int, float] = {}
+        self.backends_last: dict[int, float] = {}
 
     def _postmaster_pid(self) -> int | None:
         try:
@@ -265,6 +268,12 @@ class CpuMeter:
         ).fetchall()
         return {pid: cpu_seconds(pid) for (pid,) in rows}
 
+    def watch(self) -> None:
+        """Note the bench database's backends' CPU time now (a backend first seen now started since)."""
+        for pid, cpu in self._backends().items():
+            self.backends_first.setdefault(pid, 0.0)
+            self.backends_last[pid] = cpu
+
     def _cluster(self) -> float | None:
         if self.postmaster is None:
             return None
@@ -277,11 +286,16 @@ class CpuMeter:
         ).fetchone()
         return int(row[0])
 
-    def snapshot(self) -> dict:
+    def snapshot(self, *, first: bool = False) -> dict:
+        if first:
+            self.backends_first = self._backends()
+            self.backends_last = dict(self.backends_first)
+        else:
+            self.watch()
         times = os.times()
         return {
             "workers": sum(cpu_seconds(p.pid) for p in self.workers),
-            "backends": self._backends(),
+            "backends": sum(self.backends_last.values()) - sum(self.backends_first.values()),
             "cluster": self._cluster(),
             "redis": cpu_seconds(self.redis) if self.redis else None,
             "bench": times.user + times.system,
@@ -294,7 +308,7 @@ class CpuMeter:
         def ms(seconds: float | None) -> float | None:
             return None if seconds is None else round(seconds / archives * 1000, 1)
 
-        backends = sum(cpu - start["backends"].get(pid, 0.0) for pid, cpu in end["backends"].items())
+        backends = end["backends"]
         split = {
             "workers": ms(end["workers"] - start["workers"]),
             "postgres_bench_backends": ms(backends),
@@ -332,7 +346,7 @@ def run_phase(env, database_url, *, name, count, workers, year, log_dir) -> dict
                     sys.exit(f"Workers did not start; see {log_dir}")
                 time.sleep(0.05)
             started = time.monotonic()
-            cpu_start = meter.snapshot()
+            cpu_start = meter.snapshot(first=True)
             load_at_start = os.getloadavg()[0]
             loads = []
             while (done := produced()) < enqueued:
@@ -340,6 +354,7 @@ def run_phase(env, database_url, *, name, count, workers, year, log_dir) -> dict
                     sys.exit(f"Workers stopped at {done}/{enqueued}; see {log_dir}")
                 time.sleep(1.0)
                 loads.append(os.getloadavg()[0])
+                meter.watch()
             seconds = time.monotonic() - started
             cpu_end = meter.snapshot()
             rss = [peak_rss_mb(p.pid) for p in processes]
