@@ -153,18 +153,22 @@ def _figures_postgresql(
         code_parts.append(
             f"""
             UNION ALL
-            SELECT {part}, live.y, NULL, e.code{nulls}, {counts}
+            SELECT {part}, live.y, NULL, e.code COLLATE "C"{nulls}, {counts}
             FROM live CROSS JOIN LATERAL jsonb_array_elements_text(
                 CASE WHEN jsonb_typeof(live.data -> '{key}') = 'array' THEN live.data -> '{key}' END
             ) WITH ORDINALITY AS e(code, ord)
             WHERE live.y = ANY(%(code_years)s)
-            GROUP BY live.y, e.code"""  # noqa: S608
+            GROUP BY live.y, e.code COLLATE "C"
+            """  # noqa: S608
         )
     # Identifiers are the model's own columns and the JSON keys are the code's own; values are parameters.
+    # The text that is grouped and counted distinct is compared bytewise (COLLATE "C"): the same groups and
+    # counts as the database's deterministic collation, at a fraction of the sorting cost.
     sql = f"""
         WITH live AS MATERIALIZED (
             SELECT id, EXTRACT(YEAR FROM event_date)::int AS y, EXTRACT(MONTH FROM event_date)::int AS m,
-                patient_ref{"".join(", " + d for d in dims)}{", data" if with_codes else ""}
+                patient_ref COLLATE "C" AS patient_ref{"".join(f', {d} COLLATE "C" AS {d}' for d in dims)}
+                {", data" if with_codes else ""}
             FROM {Record._meta.db_table}
             WHERE submitter_id = %(submitter)s AND register = %(register)s AND kind = %(kind)s
                 AND NOT is_deleted AND event_date >= %(start)s AND event_date <= %(end)s
