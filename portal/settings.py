@@ -422,7 +422,7 @@ if FEEDBACK_PRODUCE_CHUNK < 1:
 # How long a worker's claim on a report, e-mail or SMS holds before the sweep job may take the work over.
 FEEDBACK_LEASE_SECONDS = env.int("FEEDBACK_LEASE_SECONDS", default=600)
 # How long queued work may wait for its task before the sweep does it: longer than the queue takes to drain
-# after a deadline (60,000 workbooks with 2 workers: about 25 minutes).
+# after a deadline (60,000 workbooks with 2 workers: about 15 minutes on a 2-core machine, docs/benchmarks.md).
 FEEDBACK_QUEUE_PATIENCE_SECONDS = env.int("FEEDBACK_QUEUE_PATIENCE_SECONDS", default=3600)
 # Staff "send the password again": at most once per submitter in this many seconds.
 FEEDBACK_PASSWORD_RESEND_INTERVAL = env.int("FEEDBACK_PASSWORD_RESEND_INTERVAL", default=600)
