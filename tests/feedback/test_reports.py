@@ -310,3 +310,24 @@ def test_a_chunk_out_of_time_hands_the_rest_back_to_the_queue(db, settings, enqu
     rest = FeedbackReport.objects.filter(pk__in=[reports[1].pk, reports[2].pk])
     assert set(rest.values_list("status", "attempts")) == {(FeedbackReport.Status.PENDING, 0)}
     assert [args[0] for name, args in enqueued.calls if name == "produce_reports"] == [[reports[1].pk, reports[2].pk]]
+
+
+def test_two_reports_for_one_message_are_produced_as_one_chunk(people, enqueued):
+    """An ident message with errors gets content feedback and its identity check: asked for together, they
+    are enqueued as one chunk, and both archives open with the month's one password."""
+    submission = make_submission(
+        people.submitter, kind="ident", status="accepted_with_errors", findings=[finding("IDENT-001", "r1")]
+    )
+    services.feedback_for_submission(submission_id=submission.pk)
+    [chunk] = [args[0] for name, args in enqueued.calls if name == "produce_reports"]
+    assert services.reports_produce(report_ids=chunk) == sorted(chunk)
+    names = {}
+    for report in FeedbackReport.objects.filter(pk__in=chunk):
+        [(name, html)] = _archive(report).items()
+        names[report.kind] = name
+        assert html.startswith(b"<!DOCTYPE html>")
+    assert names == {
+        FeedbackKind.CONTENT_VALIDATION: f"innholdsvalidering-NPR-{submission.pk}.html",
+        FeedbackKind.IDENT: f"identkontroll-NPR-{submission.pk}.html",
+    }
+    assert MonthlyPassword.objects.filter(submitter=people.submitter).count() == 1
