@@ -88,6 +88,10 @@ class _Dialect:
         first = f"printf('%%04d-%%02d-01', {year}, {month})"  # every query using it has parameters
         return first, f"date({first}, '+1 month')"
 
+    def bytewise(self, column: str) -> str:
+        """A text column ordered as the snapshot's keys are (COLLATE "C" on PostgreSQL, migration 0007)."""
+        return f'{column} COLLATE "C"' if self.postgresql else column
+
     def temporary(self, name: str, select: str) -> str:
         """CREATE TABLE AS for a work table that lives as long as the transaction."""
         if self.postgresql:
@@ -401,7 +405,10 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
     cursor.execute(
         dialect.temporary(
             "snap_changed",
-            f"SELECT r.id AS record_id FROM {_RECORD} r WHERE r.last_received_at > %s AND r.kind = %s",  # noqa: S608
+            # In the order of the keys they are looked up by, here and below: the index pages are then read in
+            # their order, not at random (a day's changes came from a cold copy in 4.5 s, warm in 1.4 s).
+            f"SELECT r.id AS record_id FROM {_RECORD} r WHERE r.last_received_at > %s AND r.kind = %s "  # noqa: S608
+            "ORDER BY r.id",
         ),
         [_param(since), MessageKind.ACTIVITY],
     )
@@ -426,7 +433,8 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
     cursor.execute(
         dialect.temporary(
             "snap_users",
-            f"SELECT {_USER} FROM snap_old UNION SELECT {_USER} FROM snap_new",  # noqa: S608
+            f"SELECT {_USER} FROM (SELECT {_USER} FROM snap_old UNION SELECT {_USER} FROM snap_new) u "  # noqa: S608
+            f"ORDER BY submitter_id, {dialect.bytewise('register')}, year, {dialect.bytewise('patient_ref')}",
         )
     )
     units = _count(cursor, "SELECT COUNT(*) FROM (SELECT DISTINCT submitter_id, register, year FROM snap_users) u")
