@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import partial
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 from django.db import transaction
@@ -30,19 +29,30 @@ def _send_chunks(report_ids: Sequence[int]) -> None:
         send("produce_reports", list(report_ids[start : start + size]))
 
 
+def _on_commit(func: Callable[..., None], *args: object) -> None:
+    """func(*args) once the transaction commits, robust: the rows are committed either way, so a broker that
+    fails here leaves them to the sweep. Not a functools.partial: Django names a failed robust callback by
+    its __qualname__, which a partial lacks, and that AttributeError would escape after the commit (and a
+    caller cleaning up after an error would undo committed work)."""
+
+    def callback() -> None:
+        func(*args)
+
+    callback.__qualname__ = func.__qualname__
+    transaction.on_commit(callback, robust=True)
+
+
 def on_commit_produce(report_ids: Sequence[int]) -> None:
     """One task per report, or, when many are asked for at once (the daily job after a deadline), one task
-    per chunk of reports: a task's own costs (the broker, the claim, the commits) are then paid per chunk.
-
-    Robust: the rows are committed either way, so a broker that fails here leaves them to the sweep."""
+    per chunk of reports: a task's own costs (the broker, the claim, the commits) are then paid per chunk."""
     if len(report_ids) == 1:
-        transaction.on_commit(partial(_send_all, "produce_report", list(report_ids)), robust=True)
+        _on_commit(_send_all, "produce_report", list(report_ids))
     elif report_ids:
-        transaction.on_commit(partial(_send_chunks, list(report_ids)), robust=True)
+        _on_commit(_send_chunks, list(report_ids))
 
 
 def on_commit_deliver(*, email_ids: Sequence[int] = (), sms_ids: Sequence[int] = ()) -> None:
     if email_ids:
-        transaction.on_commit(partial(_send_all, "send_report_email", list(email_ids)), robust=True)
+        _on_commit(_send_all, "send_report_email", list(email_ids))
     if sms_ids:
-        transaction.on_commit(partial(_send_all, "send_password_sms", list(sms_ids)), robust=True)
+        _on_commit(_send_all, "send_password_sms", list(sms_ids))

@@ -331,3 +331,25 @@ def test_two_reports_for_one_message_are_produced_as_one_chunk(people, enqueued)
         FeedbackKind.IDENT: f"identkontroll-NPR-{submission.pk}.html",
     }
     assert MonthlyPassword.objects.filter(submitter=people.submitter).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_down_after_the_commit_loses_no_archive_and_stops_nothing(settings, monkeypatch):
+    """The rows commit before their tasks are sent: a broker that is down then leaves the work to the sweep.
+    The daily job goes on, and the archives of reports marked produced stay where their rows point."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    def broker_down(name, *args):
+        raise BrokerError("Error 111 connecting to the broker. Connection refused.")
+
+    monkeypatch.setattr("feedback.services.queue.send", broker_down)
+    reports = _due_reports(3, settings, chunk=2)  # the daily job's enqueueing fails: it returns all the same
+    ids = [r.pk for r in reports]
+    assert sorted(services.reports_produce(report_ids=ids[:2])) == ids[:2]
+    assert services.report_produce(report_id=ids[2])
+    for report in FeedbackReport.objects.filter(pk__in=ids):
+        assert report.status == FeedbackReport.Status.PRODUCED
+        assert default_storage.exists(report.file.name), report.pk
+    # Not enqueued, so left for the sweep.
+    assert EmailDelivery.objects.filter(status=EmailDelivery.Status.PENDING).count() == 3
+    assert SmsOutbox.objects.filter(status=SmsOutbox.Status.PENDING).count() == 3
