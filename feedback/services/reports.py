@@ -345,7 +345,9 @@ def _mark_produced(
             lost = [report for report in made if report.pk not in ours]
         _plan_deliveries(kept, month, now)
     for report in lost:
-        with contextlib.suppress(OSError):  # committed: nothing after this may undo it
+        # Committed: nothing after this may reach the caller's cleanup, which deletes the chunk's archives.
+        # A file left behind is only disk space.
+        with contextlib.suppress(Exception):
             default_storage.delete(report.file.name)
     return [report.pk for report in kept]
 

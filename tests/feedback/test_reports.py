@@ -299,6 +299,33 @@ def test_a_report_taken_over_during_the_chunk_keeps_the_other_workers_archive(db
     assert not EmailDelivery.objects.filter(report=stolen).exists()
 
 
+def test_a_failing_cleanup_after_the_commit_keeps_the_committed_archives(db, settings, enqueued, monkeypatch):
+    """Deleting our copy of a taken-over archive happens after the commit; if the storage fails there (or a soft
+    time limit fires), the chunk's committed archives must stay, and their ids come back as produced."""
+    import uuid
+
+    from feedback.services import reports as reports_module
+
+    reports = _due_reports(3, settings, chunk=3)
+    stolen = reports[0]
+    build = reports_module.build_members
+
+    def build_and_lose_one(report, **kwargs):
+        FeedbackReport.objects.filter(pk=stolen.pk).update(claim=uuid.uuid4())
+        return build(report, **kwargs)
+
+    def delete_fails(name):
+        raise RuntimeError("storage backend down")
+
+    monkeypatch.setattr(reports_module, "build_members", build_and_lose_one)
+    monkeypatch.setattr(reports_module.default_storage, "delete", delete_fails)
+    produced = services.reports_produce(report_ids=[r.pk for r in reports])
+    assert sorted(produced) == [reports[1].pk, reports[2].pk]
+    for report in FeedbackReport.objects.filter(pk__in=produced):
+        assert report.status == FeedbackReport.Status.PRODUCED
+        assert default_storage.exists(report.file.name)
+
+
 def test_a_chunk_out_of_time_hands_the_rest_back_to_the_queue(db, settings, enqueued, monkeypatch):
     from feedback.services import reports as reports_module
 
