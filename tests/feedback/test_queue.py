@@ -40,7 +40,7 @@ def test_tasks_go_to_the_configured_queue(settings, monkeypatch):
 def test_tasks_are_idempotent_acks_late_with_time_limits():
     from feedback import tasks
 
-    for task in (tasks.produce_report, tasks.send_report_email, tasks.send_password_sms):
+    for task in (tasks.produce_report, tasks.produce_reports, tasks.send_report_email, tasks.send_password_sms):
         assert task.acks_late and task.reject_on_worker_lost
         assert task.soft_time_limit < task.time_limit
         assert 0 < task.max_retries <= 6
