@@ -87,6 +87,12 @@ def erase_past_passwords() -> None:
     services.passwords_erase_past()
 
 
+@shared_task(name="feedback.tasks.delete_orphan_archives", ignore_result=True, soft_time_limit=600, time_limit=660)
+def delete_orphan_archives() -> None:
+    """Beat, every night: archive files left by a worker that died before recording them are deleted."""
+    services.orphan_archives_delete()
+
+
 @shared_task(name="feedback.tasks.sweep", ignore_result=True, soft_time_limit=120, time_limit=150)
 def sweep() -> None:
     """Beat, every few minutes: enqueue again the work whose worker died or whose message was lost."""

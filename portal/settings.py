@@ -436,6 +436,10 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": crontab(hour=0, minute=15),
     },
     "feedback-sweep": {"task": "feedback.tasks.sweep", "schedule": 300.0},
+    "feedback-delete-orphan-archives": {
+        "task": "feedback.tasks.delete_orphan_archives",
+        "schedule": crontab(hour=3, minute=40),
+    },
 }
 
 # --- The daily view of received data (submissions/snapshot.py, submissions/daily_view.py) -----------

@@ -19,7 +19,7 @@ from feedback.services.reports import (
     report_produce,
     reports_produce,
 )
-from feedback.services.sweep import SweepResult, sweep
+from feedback.services.sweep import SweepResult, orphan_archives_delete, sweep
 
 __all__ = [
     "PasswordUnavailable",
@@ -33,6 +33,7 @@ __all__ = [
     "monthly_password_get_or_create",
     "monthly_password_reveal",
     "monthly_passwords_get_or_create",
+    "orphan_archives_delete",
     "password_resend",
     "passwords_erase_past",
     "report_produce",

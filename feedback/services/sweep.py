@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils import timezone
 
@@ -89,3 +90,37 @@ def sweep(*, now: datetime.datetime | None = None, backend=None, budget_seconds:
     if result.reports or result.emails or result.sms or result.sms_uncertain or result.failed:
         logger.info("Feedback sweep: %s", result)
     return result
+
+
+# Archive files are written before the transaction that records them commits: a worker killed in between (or a
+# rollback whose own cleanup failed) leaves a file no report points to. Such a file is deleted once it is older
+# than any production could still be running (the lease is minutes; a day is far beyond it).
+ORPHAN_MIN_AGE = datetime.timedelta(days=1)
+ARCHIVE_ROOT = "feedback"
+
+
+def orphan_archives_delete(*, now: datetime.datetime | None = None) -> int:
+    """Beat, every night: delete archive files that no feedback report refers to and that are older than a
+    day. Goes month folder by month folder (feedback/YYYY/MM), comparing with that month's file names."""
+    now = now or timezone.now()
+    deleted = 0
+    if not default_storage.exists(ARCHIVE_ROOT):
+        return 0
+    years, _files = default_storage.listdir(ARCHIVE_ROOT)
+    for year in sorted(years):
+        months, _files = default_storage.listdir(f"{ARCHIVE_ROOT}/{year}")
+        for month in sorted(months):
+            folder = f"{ARCHIVE_ROOT}/{year}/{month}"
+            _dirs, files = default_storage.listdir(folder)
+            if not files:
+                continue
+            known = set(FeedbackReport.objects.filter(file__startswith=f"{folder}/").values_list("file", flat=True))
+            for name in files:
+                path = f"{folder}/{name}"
+                if path in known or now - default_storage.get_modified_time(path) < ORPHAN_MIN_AGE:
+                    continue
+                default_storage.delete(path)
+                deleted += 1
+    if deleted:
+        logger.info("Feedback: deleted %d archive files no report refers to", deleted)
+    return deleted

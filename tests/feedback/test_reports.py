@@ -380,3 +380,30 @@ def test_a_broker_down_after_the_commit_loses_no_archive_and_stops_nothing(setti
     # Not enqueued, so left for the sweep.
     assert EmailDelivery.objects.filter(status=EmailDelivery.Status.PENDING).count() == 3
     assert SmsOutbox.objects.filter(status=SmsOutbox.Status.PENDING).count() == 3
+
+
+def test_archive_files_no_report_refers_to_are_deleted_once_a_day_old(people, enqueued, settings, tmp_path):
+    import os
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    submission = make_submission(people.submitter, status="rejected")
+    services.feedback_for_submission(submission_id=submission.pk)
+    report = FeedbackReport.objects.get()
+    services.report_produce(report_id=report.pk)
+    report.refresh_from_db()
+    folder = report.file.name.rsplit("/", 1)[0]
+    stray = default_storage.save(f"{folder}/999999-skjemavalidering.zip", ContentFile(b"left by a killed worker"))
+    fresh = default_storage.save(f"{folder}/999998-skjemavalidering.zip", ContentFile(b"being recorded right now"))
+    other_month = default_storage.save("feedback/2030/01/7-aktivitet.zip", ContentFile(b"old month"))
+    two_days_ago = (timezone.now() - datetime.timedelta(days=2)).timestamp()
+    for name in (report.file.name, stray, other_month):
+        os.utime(default_storage.path(name), (two_days_ago, two_days_ago))
+
+    assert services.orphan_archives_delete() == 2
+    assert default_storage.exists(report.file.name)  # a report's archive stays, however old
+    assert default_storage.exists(fresh)  # may belong to a production not yet committed
+    assert not default_storage.exists(stray) and not default_storage.exists(other_month)
+    assert services.orphan_archives_delete() == 0  # idempotent
