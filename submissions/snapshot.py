@@ -717,7 +717,8 @@ def snapshot_rebuild(*, now: datetime.datetime | None = None) -> RefreshResult:
         units, swaps = _rebuild_all(cursor, dialect)
         cursor.execute(f"DELETE FROM {_DELIVERY}")  # noqa: S608
         _refresh_deliveries(cursor, list(Deadline.objects.all()))
-        # Last: from here until the commit, readers of the month and year tables wait.
+        # Last: from here until the commit, readers of the month and year tables wait (and writers of submitters,
+        # for the foreign keys).
         for live, fresh in swaps:
             table_swap.swap(cursor, live, fresh)
     if dialect.postgresql and not connection.in_atomic_block:

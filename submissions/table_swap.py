@@ -134,23 +134,25 @@ def create_as(cursor: Any, live: str, select: str, params: list[Any]) -> str:
 
 
 def build_keys(cursor: Any, live: str, fresh: str) -> None:
-    """Give `fresh` (filled) `live`'s primary key, unique constraints and indexes under temporary names, and its
-    foreign keys, then analyse it. `live` is neither locked nor changed."""
+    """Give `fresh` (filled) `live`'s primary key, unique constraints and indexes under temporary names, then
+    analyse it. `live` is neither locked nor changed."""
     definition = _definition(cursor, live)
     for name, key in definition.keys:
         cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {next_name(name)} {key}")
     for name, index, unique in definition.indexes:
         cursor.execute(f"CREATE {'UNIQUE ' if unique else ''}INDEX {next_name(name)} ON {fresh} {index}")
-    for name, foreign_key in definition.foreign_keys:
-        # The same name is free: a foreign key's name is unique per table only.
-        cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {name} {foreign_key}")
     cursor.execute(f"ANALYZE {fresh}")
 
 
 def swap(cursor: Any, live: str, fresh: str) -> None:
-    """Drop `live` and give `fresh` (with its keys built) its name and its keys', indexes' and identity
-    sequences' names. Locks `live` until the commit; readers then see the new rows."""
+    """Give `fresh` (with its keys built) `live`'s foreign keys, drop `live` and give `fresh` its name and its
+    keys', indexes' and identity sequences' names. Locks `live` until the commit; readers then see the new rows.
+    Adding a foreign key locks the referenced table against writes until the commit too, which is why it comes
+    last, just before the commit."""
     definition = _definition(cursor, live)
+    for name, foreign_key in definition.foreign_keys:
+        # The same name is free: a foreign key's name is unique per table only.
+        cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {name} {foreign_key}")
     fresh_sequences = []
     for column, _sequence in definition.sequences:
         cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [fresh, column])
