@@ -720,8 +720,8 @@ def snapshot_rebuild(*, now: datetime.datetime | None = None) -> RefreshResult:
         _refresh_deliveries(cursor, list(Deadline.objects.all()))
         # Last: from here until the commit, readers of the month and year tables wait (and writers of submitters,
         # for the foreign keys).
-        for live, fresh in swaps:
-            table_swap.swap(cursor, live, fresh)
+        if swaps:
+            table_swap.swap(cursor, swaps)
     if dialect.postgresql and not connection.in_atomic_block:
         # The reloaded copy's pages are not yet known to be visible to all: until (auto)vacuum marks them, the
         # nightly run's index-only lookups would visit the table too, and set hint bits page by page.

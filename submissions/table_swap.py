@@ -144,15 +144,27 @@ def build_keys(cursor: Any, live: str, fresh: str) -> None:
     cursor.execute(f"ANALYZE {fresh}")
 
 
-def swap(cursor: Any, live: str, fresh: str) -> None:
-    """Give `fresh` (with its keys built) `live`'s foreign keys, drop `live` and give `fresh` its name and its
-    keys', indexes' and identity sequences' names. Locks `live` until the commit; readers then see the new rows.
-    Adding a foreign key locks the referenced table against writes until the commit too, which is why it comes
-    last, just before the commit."""
-    definition = _definition(cursor, live)
-    for name, foreign_key in definition.foreign_keys:
-        # The same name is free: a foreign key's name is unique per table only.
-        cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {name} {foreign_key}")
+def swap(cursor: Any, pairs: list[tuple[str, str]]) -> None:
+    """For each (live, fresh) pair: give `fresh` (with its keys built) `live`'s foreign keys, drop `live` and give
+    `fresh` its name and its keys', indexes' and identity sequences' names. Locks the live tables until the commit;
+    readers then see the new rows. Adding a foreign key locks the referenced table against writes until the commit
+    too, which is why it comes last, just before the commit.
+
+    All foreign keys are added (and their rows checked) before any live table is locked, and all live tables are
+    locked, in one statement, before any is dropped: dropping a table with a foreign key locks the referenced table
+    (the submitters) exclusively, and a page's query that reads a snapshot table and then the submitters would
+    deadlock with a swap that held the submitters while it waited for that snapshot table."""
+    definitions = [_definition(cursor, live) for live, _fresh in pairs]
+    for (_live, fresh), definition in zip(pairs, definitions, strict=True):
+        for name, foreign_key in definition.foreign_keys:
+            # The same name is free: a foreign key's name is unique per table only.
+            cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {name} {foreign_key}")
+    cursor.execute(f"LOCK TABLE {', '.join(live for live, _fresh in pairs)} IN ACCESS EXCLUSIVE MODE")
+    for (live, fresh), definition in zip(pairs, definitions, strict=True):
+        _replace(cursor, live, fresh, definition)
+
+
+def _replace(cursor: Any, live: str, fresh: str, definition: _Definition) -> None:
     fresh_sequences = []
     for column, _sequence in definition.sequences:
         cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [fresh, column])

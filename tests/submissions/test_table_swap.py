@@ -4,6 +4,10 @@ parameters, deferred foreign keys), Django must keep working with them, and the 
 
 from __future__ import annotations
 
+import threading
+import time
+
+import psycopg
 import pytest
 from django.db import connection
 
@@ -116,4 +120,50 @@ def test_a_rebuild_after_the_nightly_run_in_the_same_transaction_swaps_despite_q
     snapshot_rebuild()
 
     assert SnapshotYear.objects.filter(year=YEAR - 1, dimension="total").exists()
+    assert_snapshot_matches_live()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_swap_locks_the_snapshot_tables_before_the_submitters(world):
+    """Dropping a table with a foreign key locks the referenced table (portal_submitter) exclusively. A page's query
+    reads a snapshot table and then, in a subquery, the submitters (the staff overview's largest changes): if the
+    rebuild held the submitters while waiting for that snapshot table, the two would deadlock."""
+    receive(world.municipality, [kpr_record("a")])
+    snapshot_rebuild()
+    settings = connection.settings_dict
+    page_started, errors = threading.Event(), []
+
+    def page() -> None:
+        try:
+            with psycopg.connect(
+                dbname=settings["NAME"],
+                user=settings["USER"],
+                password=settings["PASSWORD"] or None,
+                host=settings["HOST"] or None,
+                port=settings["PORT"] or None,
+            ) as page_connection:
+                page_connection.execute("SELECT count(*) FROM submissions_snapshotyear")
+                page_started.set()
+                for _attempt in range(200):  # until the rebuild waits for the year table
+                    waiting = page_connection.execute(
+                        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
+                        [SnapshotYear._meta.db_table],
+                    ).fetchone()[0]
+                    if waiting:
+                        break
+                    time.sleep(0.05)
+                page_connection.execute("SET LOCAL lock_timeout = '10s'")
+                page_connection.execute("SELECT count(*) FROM portal_submitter")
+        except Exception as error:  # reported to the test's thread
+            errors.append(error)
+            page_started.set()
+
+    thread = threading.Thread(target=page)
+    thread.start()
+    try:
+        assert page_started.wait(10)
+        snapshot_rebuild()
+    finally:
+        thread.join(30)
+    assert errors == []
     assert_snapshot_matches_live()
