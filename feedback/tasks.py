@@ -14,33 +14,25 @@ from feedback import services
 from feedback.sms.backends.base import SmsTemporaryError
 
 COMMON = {"ignore_result": True, "acks_late": True, "reject_on_worker_lost": True}
-
-
-@shared_task(
-    name="feedback.tasks.produce_report",
-    autoretry_for=(OperationalError,),
-    retry_backoff=10,
-    retry_backoff_max=600,
-    max_retries=5,
-    soft_time_limit=240,
-    time_limit=300,
+# Producing one report or a chunk: a chunk hands on what it has not made after
+# services.reports.CHUNK_BUDGET_SECONDS (60 s), well within the soft limit.
+PRODUCE = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": 10,
+    "retry_backoff_max": 600,
+    "max_retries": 5,
+    "soft_time_limit": 240,
+    "time_limit": 300,
     **COMMON,
-)
+}
+
+
+@shared_task(name="feedback.tasks.produce_report", **PRODUCE)
 def produce_report(report_id: int) -> None:
     services.report_produce(report_id=report_id)
 
 
-@shared_task(
-    name="feedback.tasks.produce_reports",
-    autoretry_for=(OperationalError,),
-    retry_backoff=10,
-    retry_backoff_max=600,
-    max_retries=5,
-    # A chunk hands on what it has not made after services.reports.CHUNK_BUDGET_SECONDS (60 s).
-    soft_time_limit=240,
-    time_limit=300,
-    **COMMON,
-)
+@shared_task(name="feedback.tasks.produce_reports", **PRODUCE)
 def produce_reports(report_ids: list[int]) -> None:
     """A chunk of the reports asked for at once (the daily job's fan-out), each produced exactly once."""
     services.reports_produce(report_ids=report_ids)
