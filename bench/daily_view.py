@@ -8,7 +8,8 @@
   daily reporters in proportion to their size, then the nightly incremental run, and the same run again
   (nothing new: the overlap's cost);
 - over HTTP against gunicorn: the submitter's view (a municipality user on Oslo; registry staff on
-  submitters of every kind), its htmx fragment, and registry staff's overview, beside /healthz.
+  submitters of every kind), its htmx fragment, and registry staff's overview, beside /healthz
+  (BENCH_DAILY_SKIP_PAGES=1 leaves them out).
 
 The machine's load average is recorded with every figure: other work on these 2 cores shows in it.
 """
@@ -87,9 +88,11 @@ def run(
         def as_user(name: str, **extra: str) -> dict[str, str]:
             return {"Cookie": f"{cookie}={sessions[name]}", "Accept-Language": "nb", **extra}
 
+        cases, loads = [], []
+        if os.environ.get("BENCH_DAILY_SKIP_PAGES"):
+            # Only the snapshot's figures (when working on the nightly run or the rebuild).
+            return {"submitters": state["submitters"], "records_this_year": state["records_this_year"], "work": work}
         with gunicorn(env) as port:
-            cases = []
-            loads = []
             for name, case_paths, headers, count in (
                 ("baseline: /healthz", ["/healthz"], {}, requests * 2),
                 ("submitter view: municipality user, Oslo", paths["oslo"], as_user("kommune"), requests),
@@ -122,4 +125,5 @@ def run(
 
 
 if __name__ == "__main__":
-    save("daily_view", run())
+    # Without the pages, the snapshot's figures go to a file of their own: the full run's stay.
+    save("daily_view_snapshot" if os.environ.get("BENCH_DAILY_SKIP_PAGES") else "daily_view", run())

@@ -23,6 +23,20 @@ from submissions import snapshot
 from submissions.intake import Sender, submission_receive
 from submissions.models import Deadline, Record, SnapshotMonth, SnapshotRecord, SnapshotYear, Submission
 
+STATEMENTS_SHOWN = 25
+
+
+def _wal_position() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()")
+        return cursor.fetchone()[0]
+
+
+def _wal_bytes_since(position: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [position])
+        return int(cursor.fetchone()[0])
+
 
 def main(*, day: int) -> None:
 
@@ -32,9 +46,24 @@ def main(*, day: int) -> None:
     year = today.year
 
     def timed(name, function, **kwargs):
+        statements = []
+
+        def clock(execute, sql, params, many, context):
+            begun = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                statements.append((time.perf_counter() - begun, " ".join(sql.split())[:120]))
+
+        wal_before = _wal_position()
         started = time.perf_counter()
-        value = function(**kwargs)
+        with connection.execute_wrapper(clock):
+            value = function(**kwargs)
         result[name] = {"seconds": round(time.perf_counter() - started, 2), "load": list(os.getloadavg())}
+        result[name]["wal_mb"] = round(_wal_bytes_since(wal_before) / 2**20, 1)
+        # Where the time went: the slowest statements, in the order they ran.
+        slowest = sorted(statements, reverse=True)[:STATEMENTS_SHOWN]
+        result[name]["statements"] = [f"{s:7.2f} s  {sql}" for s, sql in statements if (s, sql) in slowest]
         print(name, result[name], flush=True)  # also on the way, so that a failure later loses nothing
         return value
 
@@ -172,7 +201,11 @@ def main(*, day: int) -> None:
         "changed_records": Record.objects.filter(last_received_at__gt=since).count(),
     }
 
-    # 3. The nightly run over the day, and once more (nothing new in it).
+    # 3. The nightly run over the day, and once more (nothing new in it). It runs once a day, long after the last
+    # checkpoint: each page it changes is written whole to the WAL first (full_page_writes). So it is timed after
+    # one, or the figure would depend on when the last timed checkpoint happened to be.
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
     overlap = datetime.timedelta(minutes=settings.DAILY_VIEW_SNAPSHOT_OVERLAP_MINUTES)
     nightly = timed("nightly_incremental", snapshot.snapshot_update_changed, since=since - overlap)
     result["nightly_incremental"]["units"] = nightly.units
