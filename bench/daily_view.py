@@ -125,5 +125,4 @@ def run(
 
 
 if __name__ == "__main__":
-    # Without the pages, the snapshot's figures go to a file of their own: the full run's stay.
-    save("daily_view_snapshot" if os.environ.get("BENCH_DAILY_SKIP_PAGES") else "daily_view", run())
+    save("daily_view", run())
