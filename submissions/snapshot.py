@@ -148,6 +148,12 @@ def _match(left: str, right: str, columns: tuple[str, ...]) -> str:
     return " AND ".join(f"{left}.{column} = {right}.{column}" for column in columns)
 
 
+def _ordered(dialect: _Dialect, columns: tuple[str, ...]) -> str:
+    """ORDER BY terms for `columns` in the order of the snapshot's keys (text bytewise)."""
+    text = {"register", "dimension", "category", "patient_ref"}
+    return ", ".join(dialect.bytewise(column) if column in text else column for column in columns)
+
+
 def _live_records(dialect: _Dialect, where: str = "") -> str:
     """Live activity records in the copy's columns. Parameters: kind, is_deleted, then `where`'s."""
     return (
@@ -303,7 +309,8 @@ def _rebuild_postgresql(cursor: Any, dialect: _Dialect) -> list[tuple[str, str]]
         f"m.records, y.users, {', '.join(f'y.{column}' for column in _THROUGH)}, m.first_at, m.last_at "
         f"FROM snap_rebuild_years y JOIN (SELECT {', '.join(_YEAR_KEY)}, SUM(records) AS records, "
         f"MIN(first_at) AS first_at, MAX(last_at) AS last_at FROM snap_rebuild_months GROUP BY {', '.join(_YEAR_KEY)}"
-        f") m ON {_match('m', 'y', _YEAR_KEY)} ORDER BY y.submitter_id"
+        # A submitter's rows together, a year's together within them (see the month rows below).
+        f") m ON {_match('m', 'y', _YEAR_KEY)} ORDER BY y.submitter_id, y.register, y.year"
     )
     users = " ".join(f"WHEN {month} THEN y.users_in_{month}" for month in MONTHS)
     month = table_swap.create_like(cursor, _MONTH)
@@ -314,8 +321,10 @@ def _rebuild_postgresql(cursor: Any, dialect: _Dialect) -> list[tuple[str, str]]
         f"INSERT INTO {month} ({_MONTH_COLUMNS}) SELECT m.submitter_id, m.register, m.year, m.month, "  # noqa: S608
         f"m.dimension, m.category, m.records, CASE m.month {users} END, m.first_at, m.last_at "
         f"FROM snap_rebuild_months m JOIN snap_rebuild_years y ON {_match('y', 'm', _YEAR_KEY)} "
-        # A submitter's rows together on few pages: a page reads all of a large submitter's months (Oslo: 500).
-        "ORDER BY m.submitter_id"
+        # A submitter's rows together on few pages: a page reads all of a large submitter's months (Oslo: 500). Within
+        # them by year and month: a day's new records fall in the last month or two, so the nightly run rewrites few
+        # pages, and each page it changes first after a checkpoint is written whole to the WAL.
+        "ORDER BY m.submitter_id, m.register, m.year, m.month"
     )
     cursor.execute("SET LOCAL enable_mergejoin = on")
     cursor.execute("DROP TABLE IF EXISTS snap_rebuild_years, snap_rebuild_months")
@@ -376,7 +385,6 @@ _WORK_TABLES = [
     "snap_new",
     "snap_same",
     "snap_users",
-    "snap_rows",
     "snap_sides",
     "snap_masks",
     "snap_mask_sums",
@@ -400,7 +408,7 @@ def _month_bits(dialect: _Dialect, condition: str) -> str:
 def _mask_branch(dialect: _Dialect, dimension: str, column: str | None, register: str | None) -> str:
     """One row per changed user and category of one breakdown: the months they appear in, before and after."""
     category, group, where = _branch_terms(column, register)
-    before, after = _month_bits(dialect, "is_before = 1"), _month_bits(dialect, "is_before = 0")
+    before, after = _month_bits(dialect, "in_before = 1"), _month_bits(dialect, "in_after = 1")
     return (
         f"SELECT {_USER}, '{dimension}' AS dimension, {category} AS category, "  # noqa: S608
         f"{before} AS before_bits, {after} AS after_bits "
@@ -453,28 +461,26 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
     if dialect.postgresql:
         for table in ("snap_old", "snap_new", "snap_users"):
             cursor.execute(f"ANALYZE {table}")  # temporary tables are never analysed automatically
-    # The changed users' rows in the copy as it is now (one index range per user): their presence before.
-    # After: the same rows without the old copies, with the new ones.
-    cursor.execute(
-        dialect.temporary(
-            "snap_rows",
-            f"SELECT c.record_id, {', '.join(f'c.{column}' for column in _SIDE_COLUMNS.split(', '))} "  # noqa: S608
-            f"FROM snap_users u JOIN {_COPY} c ON c.submitter_id = u.submitter_id AND c.register = u.register "
-            "AND c.year = u.year AND c.patient_ref = u.patient_ref",
-        )
-    )
+    # The changed users' rows in the copy as it is now (one index range per user): their presence before. After:
+    # the same rows but the old copies, and the new ones. Each row once, with the sides it is on.
     cursor.execute(
         dialect.temporary(
             "snap_sides",
-            f"SELECT {_SIDE_COLUMNS}, 1 AS is_before FROM snap_rows "  # noqa: S608
-            f"UNION ALL SELECT {_SIDE_COLUMNS}, 0 FROM snap_rows "
-            "WHERE record_id NOT IN (SELECT record_id FROM snap_old) "
-            f"UNION ALL SELECT {_SIDE_COLUMNS}, 0 FROM snap_new",
+            f"SELECT {', '.join(f'c.{column}' for column in _SIDE_COLUMNS.split(', '))}, 1 AS in_before, "  # noqa: S608
+            "CASE WHEN o.record_id IS NULL THEN 1 ELSE 0 END AS in_after "
+            f"FROM snap_users u JOIN {_COPY} c ON c.submitter_id = u.submitter_id AND c.register = u.register "
+            "AND c.year = u.year AND c.patient_ref = u.patient_ref "
+            "LEFT JOIN snap_old o ON o.record_id = c.record_id "
+            f"UNION ALL SELECT {_SIDE_COLUMNS}, 0, 1 FROM snap_new",
         )
     )
     # The copy becomes what the records are.
     cursor.execute(f"DELETE FROM {_COPY} WHERE record_id IN (SELECT record_id FROM snap_old)")  # noqa: S608
-    cursor.execute(f"INSERT INTO {_COPY} ({_COPY_COLUMNS}) SELECT {_COPY_COLUMNS} FROM snap_new")  # noqa: S608
+    # In the order of the index by user: consecutive rows go to the same leaf pages.
+    cursor.execute(
+        f"INSERT INTO {_COPY} ({_COPY_COLUMNS}) SELECT {_COPY_COLUMNS} FROM snap_new "  # noqa: S608
+        f"ORDER BY submitter_id, {dialect.bytewise('register')}, year, {dialect.bytewise('patient_ref')}"
+    )
     if dialect.postgresql:
         cursor.execute("ANALYZE snap_sides")
     # Per changed user and category, the months they appear in before and after, as bits.
@@ -522,7 +528,9 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
             f"0, 1, 0, {ts}, {ts}, o.first_received_at, o.last_received_at FROM snap_old o {_dimensions('o')} "
             f"UNION ALL SELECT {key}, 0, 0, users, {ts}, {ts}, {ts}, {ts} FROM snap_user_cells "
             # A user's presence in a cell changes only with a record added to or removed from it.
-            f") x GROUP BY {key} HAVING SUM(added) + SUM(removed) > 0",
+            f") x GROUP BY {key} HAVING SUM(added) + SUM(removed) > 0 "
+            # In key order, the month rows' unique key is looked up and their pages changed in order below.
+            f"ORDER BY {_ordered(dialect, _CELL)}",
         )
     )
     if dialect.postgresql:
@@ -595,7 +603,7 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
             "GROUP BY c.submitter_id, c.register, c.year, c.dimension, c.category "
             f"UNION ALL SELECT {year_key}, 0, 0, {', '.join(f'through_{m}' for m in MONTHS)}, {ts}, {ts}, 0 "
             "FROM snap_mask_sums"
-            f") x GROUP BY {year_key} HAVING SUM(is_cell) > 0",
+            f") x GROUP BY {year_key} HAVING SUM(is_cell) > 0 ORDER BY {_ordered(dialect, _YEAR_KEY)}",
         )
     )
     through_updates = ", ".join(
