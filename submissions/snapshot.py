@@ -154,12 +154,19 @@ def _ordered(dialect: _Dialect, columns: tuple[str, ...]) -> str:
     return ", ".join(dialect.bytewise(column) if column in text else column for column in columns)
 
 
+def _record_columns(dialect: _Dialect) -> str:
+    """A record's (alias r) columns as the copy has them."""
+    return (
+        f"r.id AS record_id, r.submitter_id, r.register, {dialect.year('r.event_date')} AS year, "
+        f"{dialect.month('r.event_date')} AS month, r.patient_ref, r.service_code, r.contact_kind, r.icd_chapter, "
+        "r.first_received_at, r.last_received_at"
+    )
+
+
 def _live_records(dialect: _Dialect, where: str = "") -> str:
     """Live activity records in the copy's columns. Parameters: kind, is_deleted, then `where`'s."""
     return (
-        f"SELECT r.id AS record_id, r.submitter_id, r.register, {dialect.year('r.event_date')} AS year, "  # noqa: S608
-        f"{dialect.month('r.event_date')} AS month, r.patient_ref, r.service_code, r.contact_kind, r.icd_chapter, "
-        f"r.first_received_at, r.last_received_at FROM {_RECORD} r "
+        f"SELECT {_record_columns(dialect)} FROM {_RECORD} r "  # noqa: S608
         f"WHERE r.kind = %s AND r.is_deleted = %s AND r.event_date IS NOT NULL {where}"
     )
 
@@ -420,15 +427,18 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
     """Apply the differences between the records received after `since` and their copies. Returns the number of
     (submitter, register, year) units touched."""
     ts = "CAST(NULL AS timestamp with time zone)" if dialect.postgresql else "NULL"
+    # The records received since, as they are now, in one pass over them (whether each is live, too).
     cursor.execute(
         dialect.temporary(
             "snap_changed",
+            f"SELECT {_record_columns(dialect)}, "  # noqa: S608
+            "CASE WHEN r.is_deleted = %s AND r.event_date IS NOT NULL THEN 1 ELSE 0 END AS live "
+            f"FROM {_RECORD} r WHERE r.last_received_at > %s AND r.kind = %s "
             # In the order of the keys they are looked up by, here and below: the index pages are then read in
             # their order, not at random (a day's changes came from a cold copy in 4.5 s, warm in 1.4 s).
-            f"SELECT r.id AS record_id FROM {_RECORD} r WHERE r.last_received_at > %s AND r.kind = %s "  # noqa: S608
             "ORDER BY r.id",
         ),
-        [_param(since), MessageKind.ACTIVITY],
+        [False, _param(since), MessageKind.ACTIVITY],
     )
     cursor.execute(
         dialect.temporary(
@@ -437,11 +447,7 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
         )
     )
     cursor.execute(
-        dialect.temporary(
-            "snap_new",
-            f"SELECT n.* FROM ({_live_records(dialect, 'AND r.id IN (SELECT record_id FROM snap_changed)')}) n",  # noqa: S608
-        ),
-        _LIVE,
+        dialect.temporary("snap_new", f"SELECT {_COPY_COLUMNS} FROM snap_changed WHERE live = 1 ORDER BY record_id")  # noqa: S608
     )
     # Records whose copy is already what they are (counted by an earlier run, e.g. in the overlap).
     same = " AND ".join(f"n.{column} = o.{column}" for column in _COPY_COLUMNS.split(", "))
