@@ -83,6 +83,8 @@ def test_a_rebuild_swaps_in_tables_shaped_as_the_migrations_made_them(world):
     assert {table: _shape(table) for table in TABLES} == before
     assert before[SnapshotRecord._meta.db_table]["persistence"] == "u"
     assert before[SnapshotMonth._meta.db_table]["options"] == ["fillfactor=90"]
+    # Autovacuum after every nightly run (migration 0014), on the swapped-in copy too.
+    assert "autovacuum_vacuum_insert_threshold=10000" in before[SnapshotRecord._meta.db_table]["options"]
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE %s", ["%\\_next"])
         assert cursor.fetchone()[0] == 0, "nothing of the build is left beside the tables"
