@@ -762,6 +762,9 @@ def snapshot_update_changed(*, since: datetime.datetime, now: datetime.datetime 
             # random page cost of 4 the planner read the copy's whole primary key in order (22 million entries, 4.4
             # s) rather than look up 230,000 ids (0.3 s).
             cursor.execute("SET LOCAL random_page_cost = 1.1")
+            # Its work tables are analysed for their sizes and the spread of their keys, which a sample of 3,000 rows
+            # gives as well as the default 30,000, at a tenth of the cost (0.3 s of a day's run).
+            cursor.execute("SET LOCAL default_statistics_target = 10")
         _drop(cursor, dialect, _WORK_TABLES)
         units = _apply_changes(cursor, dialect, since)
         _drop(cursor, dialect, _WORK_TABLES)
