@@ -801,14 +801,12 @@ def snapshot_run_execute(*, run_id: int) -> SnapshotRun | None:
         return None
     run = SnapshotRun.objects.get(pk=run_id)
     try:
-        if run.scope == SnapshotRun.Scope.SUBMITTER:
+        # PostgreSQL empties the unlogged copy after a crash (migration 0007): then only a rebuild is right. A refresh
+        # of one submitter would refill that submitter's part, and the next nightly run would take the copy for whole.
+        copy_lost = not SnapshotRecord.objects.exists() and SnapshotYear.objects.exists()
+        if run.scope == SnapshotRun.Scope.SUBMITTER and not copy_lost:
             result = snapshot_update_submitter(submitter_id=run.submitter_id, now=started)
-        elif (
-            run.scope == SnapshotRun.Scope.NIGHTLY
-            and (previous := last_global_run()) is not None
-            # PostgreSQL empties the unlogged copy after a crash (migration 0007): then only a rebuild is right.
-            and (SnapshotRecord.objects.exists() or not SnapshotYear.objects.exists())
-        ):
+        elif run.scope == SnapshotRun.Scope.NIGHTLY and not copy_lost and (previous := last_global_run()) is not None:
             overlap = datetime.timedelta(minutes=settings.DAILY_VIEW_SNAPSHOT_OVERLAP_MINUTES)
             result = snapshot_update_changed(since=previous.as_of - overlap, now=started)
         else:
