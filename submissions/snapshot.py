@@ -211,11 +211,6 @@ def _lock(cursor: Any, dialect: _Dialect) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
         # Grouping millions of rows by user spills to disk with the default 4 MB; one run at a time (the lock).
         cursor.execute(f"SET LOCAL work_mem = '{int(SNAPSHOT_WORK_MEM_MB)}MB'")
-        # The commit need not wait for its WAL to reach the disk (a nightly run writes ~200 MB of it, mostly pages
-        # written whole after a checkpoint). Nothing is lost that counts: the run is marked done afterwards in a
-        # transaction that does wait, which flushes this one's WAL first; and a crash before that empties the
-        # unlogged copy, after which the next run is a full rebuild.
-        cursor.execute("SET LOCAL synchronous_commit = off")
     # SQLite: the transaction already holds the database's write lock (transaction_mode IMMEDIATE).
 
 
