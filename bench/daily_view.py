@@ -88,10 +88,10 @@ def run(
         def as_user(name: str, **extra: str) -> dict[str, str]:
             return {"Cookie": f"{cookie}={sessions[name]}", "Accept-Language": "nb", **extra}
 
-        cases, loads = [], []
         if os.environ.get("BENCH_DAILY_SKIP_PAGES"):
             # Only the snapshot's figures (when working on the nightly run or the rebuild).
             return {"submitters": state["submitters"], "records_this_year": state["records_this_year"], "work": work}
+        cases, loads = [], []
         with gunicorn(env) as port:
             for name, case_paths, headers, count in (
                 ("baseline: /healthz", ["/healthz"], {}, requests * 2),

@@ -400,7 +400,8 @@ _WORK_TABLES = [
     "snap_dirty",
     "snap_years",
 ]
-_USER = "submitter_id, register, year, patient_ref"
+_USER_KEY = ("submitter_id", "register", "year", "patient_ref")
+_USER = ", ".join(_USER_KEY)
 _SIDE_COLUMNS = "submitter_id, register, year, month, patient_ref, service_code, contact_kind, icd_chapter"
 _MONTHS_SQL = " UNION ALL ".join(f"SELECT {month} AS month" for month in MONTHS)
 
@@ -458,7 +459,7 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
         dialect.temporary(
             "snap_users",
             f"SELECT {_USER} FROM (SELECT {_USER} FROM snap_old UNION SELECT {_USER} FROM snap_new) u "  # noqa: S608
-            f"ORDER BY submitter_id, {dialect.bytewise('register')}, year, {dialect.bytewise('patient_ref')}",
+            f"ORDER BY {_ordered(dialect, _USER_KEY)}",
         )
     )
     units = _count(cursor, "SELECT COUNT(*) FROM (SELECT DISTINCT submitter_id, register, year FROM snap_users) u")
@@ -485,7 +486,7 @@ def _apply_changes(cursor: Any, dialect: _Dialect, since: datetime.datetime) -> 
     # In the order of the index by user: consecutive rows go to the same leaf pages.
     cursor.execute(
         f"INSERT INTO {_COPY} ({_COPY_COLUMNS}) SELECT {_COPY_COLUMNS} FROM snap_new "  # noqa: S608
-        f"ORDER BY submitter_id, {dialect.bytewise('register')}, year, {dialect.bytewise('patient_ref')}"
+        f"ORDER BY {_ordered(dialect, _USER_KEY)}"
     )
     if dialect.postgresql:
         cursor.execute("ANALYZE snap_sides")
