@@ -100,7 +100,9 @@ def _own_cache_namespace():
 @pytest.fixture(autouse=True)
 def _municipality_code_list(request):
     """Transactional tests flush the database, including the code list a migration loaded: reload it."""
-    if "transactional_db" not in request.fixturenames and "live_server" not in request.fixturenames:
+    marker = request.node.get_closest_marker("django_db")  # pytest.mark.django_db(transaction=True) too
+    transactional = marker is not None and marker.kwargs.get("transaction", False)
+    if not transactional and not {"transactional_db", "live_server"} & set(request.fixturenames):
         return
     request.getfixturevalue("transactional_db")
     from portal.models import Municipality
