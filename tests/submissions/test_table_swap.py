@@ -11,9 +11,10 @@ import psycopg
 import pytest
 from django.db import connection
 
+from submissions import snapshot
 from submissions.models import SnapshotMonth, SnapshotRecord, SnapshotYear
 from submissions.snapshot import snapshot_rebuild, snapshot_update_changed
-from tests.submissions.conftest import YEAR, kpr_record
+from tests.submissions.conftest import YEAR, kpr_record, npr_record
 from tests.submissions.snapshot_support import assert_snapshot_matches_live, receive
 
 pytestmark = [
@@ -72,6 +73,18 @@ def _oid(table: str) -> int:
         return cursor.fetchone()[0]
 
 
+def _left_behind() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE %s", ["%\\_next"])
+        return cursor.fetchone()[0]
+
+
+def _advisory_locks_held() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
 def test_a_rebuild_swaps_in_tables_shaped_as_the_migrations_made_them(world):
     receive(world.municipality, [kpr_record("a"), kpr_record("b", service_code="6", patient_ref="p2")])
     before = {table: _shape(table) for table in TABLES}
@@ -85,9 +98,7 @@ def test_a_rebuild_swaps_in_tables_shaped_as_the_migrations_made_them(world):
     assert before[SnapshotMonth._meta.db_table]["options"] == ["fillfactor=90"]
     # Autovacuum after every nightly run (migration 0014), on the swapped-in copy too.
     assert "autovacuum_vacuum_insert_threshold=10000" in before[SnapshotRecord._meta.db_table]["options"]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE %s", ["%\\_next"])
-        assert cursor.fetchone()[0] == 0, "nothing of the build is left beside the tables"
+    assert _left_behind() == 0, "nothing of the build is left beside the tables"
     assert_snapshot_matches_live()
 
 
@@ -168,4 +179,65 @@ def test_the_swap_locks_the_snapshot_tables_before_the_submitters(world):
     finally:
         thread.join(30)
     assert errors == []
+    assert_snapshot_matches_live()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_copy_is_committed_and_vacuumed_before_the_counts(world):
+    """Outside a transaction (the worker) the rebuild commits the copy and vacuums it first, then counts the users in
+    the order of its index; the numbers must be those of the live records all the same."""
+    receive(
+        world.municipality,
+        [
+            kpr_record("a", patient_ref="p1", event_date=f"{YEAR}-01-15"),
+            kpr_record("b", patient_ref="p1", event_date=f"{YEAR}-03-02", service_code="6"),
+            kpr_record("c", patient_ref="p2", event_date=f"{YEAR}-03-09"),
+            kpr_record("d", patient_ref="p3", event_date=f"{YEAR - 1}-11-30", service_code="6"),
+        ],
+    )
+    receive(
+        world.specialist,
+        [
+            npr_record("n1", patient_ref="p1", event_date=f"{YEAR}-02-01"),
+            npr_record("n2", patient_ref="p1", event_date=f"{YEAR}-05-01", contact_kind="admission"),
+            npr_record("n3", patient_ref="p9", event_date=f"{YEAR}-05-20", condition_codes=["I10"]),
+        ],
+    )
+
+    snapshot_rebuild()
+
+    assert SnapshotRecord.objects.count() == 7
+    assert_snapshot_matches_live()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relpages, relallvisible FROM pg_class WHERE oid = %s::regclass", [SnapshotRecord._meta.db_table]
+        )
+        pages, visible = cursor.fetchone()
+    assert pages > 0
+    assert visible == pages, "the swapped-in copy should have been vacuumed (all its pages visible to all)"
+    assert _left_behind() == 0
+    assert _advisory_locks_held() == 0, "the rebuild's session lock should be released"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_failing_after_the_copy_was_committed_leaves_the_snapshot_as_it_was(world, monkeypatch):
+    receive(world.municipality, [kpr_record("a", patient_ref="p1")])
+    snapshot_rebuild()
+    assert SnapshotRecord.objects.count() == 1
+    before = list(SnapshotYear.objects.order_by("id").values_list("dimension", "category", "records", "users"))
+    receive(world.municipality, [kpr_record("b", patient_ref="p2")])
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("deliveries failed")
+
+    monkeypatch.setattr(snapshot, "_refresh_deliveries", fail)
+    with pytest.raises(RuntimeError, match="deliveries failed"):
+        snapshot_rebuild()
+
+    assert list(SnapshotYear.objects.order_by("id").values_list("dimension", "category", "records", "users")) == before
+    assert SnapshotRecord.objects.count() == 1, "the live copy is the one of the first rebuild"
+    assert _left_behind() == 0, "the committed copy of the failed rebuild should be dropped"
+    assert _advisory_locks_held() == 0
+    monkeypatch.undo()
+    snapshot_rebuild()
     assert_snapshot_matches_live()
