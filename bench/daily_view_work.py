@@ -45,9 +45,14 @@ def _wal_bytes_since(position: str) -> int:
         return int(cursor.fetchone()[0])
 
 
+# The record ids of the benchmark's own days of changes (seeded records have others): the prefix, the run's stamp.
+DAY_PREFIX = "bench-day-"
+
+
 def main(*, day: int) -> None:
 
     rng = random.Random(4)
+    stamp = timezone.now().strftime("%Y%m%d%H%M%S")
     result = {}
     today = timezone.localdate()
     year = today.year
@@ -78,6 +83,24 @@ def main(*, day: int) -> None:
 
     # A settled database, as autovacuum leaves it some time after a bulk load.
     with connection.cursor() as cursor:
+        # The seeded data plus the previous run's day, whatever ran before: the new records of earlier runs' days
+        # (about 50,000 each) would otherwise pile up, and every run would measure a larger year than the last. The
+        # previous day stays: the day's changes and deletions go to each submitter's latest records, which are then
+        # recent ones, as a day's corrections mostly are (without it they would be seeded records spread over the
+        # year, and the nightly run's steps that count users and months took up to twice as long).
+        cursor.execute("SELECT MAX(record_id) FROM submissions_record WHERE record_id LIKE %s", [f"{DAY_PREFIX}%"])
+        latest = cursor.fetchone()[0]
+        result["earlier_days_removed"] = 0
+        if latest:
+            earlier = (
+                "SELECT id FROM submissions_record WHERE (record_id LIKE %s OR record_id LIKE %s) "
+                "AND record_id NOT LIKE %s"
+            )
+            # Records of runs before run stamps ("day-" and 12 hex digits) go too.
+            pattern = [f"{DAY_PREFIX}%", "day-%", f"{latest[: len(DAY_PREFIX) + len(stamp)]}%"]
+            cursor.execute(f"DELETE FROM submissions_recordversion WHERE record_id IN ({earlier})", pattern)  # noqa: S608
+            cursor.execute(f"DELETE FROM submissions_record WHERE id IN ({earlier})", pattern)  # noqa: S608
+            result["earlier_days_removed"] = cursor.rowcount
         for table in ("submissions_record", "submissions_recordversion", "submissions_submission"):
             cursor.execute(f"VACUUM ANALYZE {table}")
 
@@ -156,7 +179,7 @@ def main(*, day: int) -> None:
                     record["contact_kind"] = rng.choice(npr)[0]
             else:
                 record = {
-                    "record_id": f"day-{uuid.uuid4().hex[:12]}",
+                    "record_id": f"{DAY_PREFIX}{stamp}-{uuid.uuid4().hex[:12]}",
                     "operation": "upsert",
                     "patient_ref": f"p{submitter_id}-{rng.randrange(max(10, sizes[submitter_id] // 3))}",
                     "event_date": event_day.isoformat(),
