@@ -357,12 +357,15 @@ def _rebuild_from_copy(cursor: Any, copy: str, *, vacuumed: bool) -> list[tuple[
     return [(_COPY, copy), (_MONTH, month), (_YEAR, year)]
 
 
-def _rebuild_all(cursor: Any, dialect: _Dialect, copy: str | None = None) -> tuple[int, list[tuple[str, str]]]:
+def _rebuild_all(
+    cursor: Any, dialect: _Dialect, copy: str | None = None, *, vacuumed: bool = False
+) -> tuple[int, list[tuple[str, str]]]:
     """Returns the (submitter, register, year) units and, on PostgreSQL, the tables to swap in at the end. `copy`:
-    a copy built, committed and vacuumed beforehand (PostgreSQL); without it, one is built in this transaction."""
+    a copy built and committed beforehand (PostgreSQL), `vacuumed` if its pages are all visible to all; without
+    it, one is built in this transaction."""
     if dialect.postgresql:
         # Built beside the live tables, which pages keep reading until the swap.
-        swaps = _rebuild_from_copy(cursor, copy or _build_copy(cursor, dialect), vacuumed=copy is not None)
+        swaps = _rebuild_from_copy(cursor, copy or _build_copy(cursor, dialect), vacuumed=vacuumed)
         year = dict(swaps)[_YEAR]
     else:
         swaps, year = [], _YEAR
@@ -765,6 +768,11 @@ def _finish_rebuild(cursor: Any, swaps: list[tuple[str, str]]) -> None:
         table_swap.swap(cursor, swaps)
 
 
+def _all_visible(cursor: Any, table: str) -> bool:
+    cursor.execute("SELECT relallvisible >= relpages FROM pg_class WHERE oid = %s::regclass", [table])
+    return cursor.fetchone()[0]
+
+
 def _rebuild_in_two_transactions(dialect: _Dialect) -> int:
     """PostgreSQL, outside any transaction: the copy is built and committed first, then vacuumed, so that the second
     transaction reads it from its index alone, in user order (VACUUM cannot run inside a transaction, and before it a
@@ -778,19 +786,26 @@ def _rebuild_in_two_transactions(dialect: _Dialect) -> int:
                 _lock(cursor, dialect)
                 copy = _build_copy(cursor, dialect)
             cursor.execute(f"VACUUM {copy}")
+            # A snapshot older than the copy's commit (a transaction left open; a snapshot run waiting for the lock
+            # since before it) keeps the vacuum from marking its pages visible to all. The index alone is then not
+            # enough, and sorting all the rows costs more than hashing them: hash, and vacuum again once swapped in.
+            vacuumed = _all_visible(cursor, copy)
             with transaction.atomic():
                 _lock(cursor, dialect)
-                units, swaps = _rebuild_all(cursor, dialect, copy=copy)
+                units, swaps = _rebuild_all(cursor, dialect, copy=copy, vacuumed=vacuumed)
                 _finish_rebuild(cursor, swaps)
             copy = None  # swapped in
             # Deliveries were deleted and written again: their table as autovacuum would leave it.
-            cursor.execute(f"VACUUM (ANALYZE) {_DELIVERY}")
+            cursor.execute(f"VACUUM (ANALYZE) {_DELIVERY}" if vacuumed else f"VACUUM (ANALYZE) {_COPY}, {_DELIVERY}")
         finally:
-            # Best effort: on a lost connection the lock went with the session, and the next rebuild drops the table.
-            with contextlib.suppress(DatabaseError):
+            # Best effort: on a lost connection the lock went with the session, and the next run drops the table.
+            try:
                 if copy is not None:
-                    cursor.execute(f"DROP TABLE IF EXISTS {copy}")
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+                    with contextlib.suppress(DatabaseError):
+                        cursor.execute(f"DROP TABLE IF EXISTS {copy}")
+            finally:
+                with contextlib.suppress(DatabaseError):
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
     return units
 
 
@@ -825,6 +840,8 @@ def snapshot_update_changed(*, since: datetime.datetime, now: datetime.datetime 
             # Its work tables are analysed for their sizes and the spread of their keys, which a sample of 3,000 rows
             # gives as well as the default 30,000, at a tenth of the cost (0.3 s of a day's run).
             cursor.execute("SET LOCAL default_statistics_target = 10")
+            # A rebuild whose worker died between its two transactions left its committed copy behind (up to 4 GB).
+            cursor.execute(f"DROP TABLE IF EXISTS {table_swap.next_name(_COPY)}")
         _drop(cursor, dialect, _WORK_TABLES)
         units = _apply_changes(cursor, dialect, since)
         _drop(cursor, dialect, _WORK_TABLES)

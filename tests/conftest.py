@@ -100,8 +100,13 @@ def _own_cache_namespace():
 @pytest.fixture(autouse=True)
 def _municipality_code_list(request):
     """Transactional tests flush the database, including the code list a migration loaded: reload it."""
+    from pytest_django.fixtures import validate_django_db
+
     marker = request.node.get_closest_marker("django_db")  # pytest.mark.django_db(transaction=True) too
-    transactional = marker is not None and marker.kwargs.get("transaction", False)
+    transactional = False
+    if marker is not None:
+        transaction, reset_sequences, *_rest = validate_django_db(marker)
+        transactional = bool(transaction or reset_sequences)
     if not transactional and not {"transactional_db", "live_server"} & set(request.fixturenames):
         return
     request.getfixturevalue("transactional_db")

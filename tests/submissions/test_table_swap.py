@@ -182,10 +182,34 @@ def test_the_swap_locks_the_snapshot_tables_before_the_submitters(world):
     assert_snapshot_matches_live()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_the_copy_is_committed_and_vacuumed_before_the_counts(world):
-    """Outside a transaction (the worker) the rebuild commits the copy and vacuums it first, then counts the users in
-    the order of its index; the numbers must be those of the live records all the same."""
+def _other_connection() -> psycopg.Connection:
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+    )
+
+
+def _spy_on_the_counts(monkeypatch) -> list[tuple]:
+    """(copy, vacuumed, pages, pages visible to all) each time the month and year tables are counted from a copy."""
+    seen = []
+    count = snapshot._rebuild_from_copy
+
+    def spy(cursor, copy, *, vacuumed):
+        cursor.execute("SELECT relpages, relallvisible FROM pg_class WHERE oid = %s::regclass", [copy])
+        seen.append((copy, vacuumed, *cursor.fetchone()))
+        return count(cursor, copy, vacuumed=vacuumed)
+
+    monkeypatch.setattr(snapshot, "_rebuild_from_copy", spy)
+    return seen
+
+
+def _receive_both_registers(world) -> None:
+    world.municipality.reports_npr = True  # one submitter in both registers: the same user twice, once in each
+    world.municipality.save()
     receive(
         world.municipality,
         [
@@ -195,6 +219,7 @@ def test_outside_a_transaction_the_copy_is_committed_and_vacuumed_before_the_cou
             kpr_record("d", patient_ref="p3", event_date=f"{YEAR - 1}-11-30", service_code="6"),
         ],
     )
+    receive(world.municipality, [npr_record("m1", patient_ref="p1", event_date=f"{YEAR}-02-01")], register="NPR")
     receive(
         world.specialist,
         [
@@ -204,19 +229,45 @@ def test_outside_a_transaction_the_copy_is_committed_and_vacuumed_before_the_cou
         ],
     )
 
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_users_are_counted_from_the_committed_and_vacuumed_copy(world, monkeypatch):
+    """Outside a transaction (the worker) the rebuild commits the copy and vacuums it before it counts the users, in
+    the order of its index; the numbers must be those of the live records all the same."""
+    _receive_both_registers(world)
+    seen = _spy_on_the_counts(monkeypatch)
+
     snapshot_rebuild()
 
-    assert SnapshotRecord.objects.count() == 7
-    assert_snapshot_matches_live()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT relpages, relallvisible FROM pg_class WHERE oid = %s::regclass", [SnapshotRecord._meta.db_table]
-        )
-        pages, visible = cursor.fetchone()
+    [(copy, vacuumed, pages, visible)] = seen
+    assert copy.endswith("_next")
+    assert vacuumed
     assert pages > 0
-    assert visible == pages, "the swapped-in copy should have been vacuumed (all its pages visible to all)"
+    assert visible == pages, "the copy should be vacuumed before the users are counted from its index"
+    assert SnapshotRecord.objects.count() == 8
+    assert SnapshotYear.objects.filter(submitter=world.municipality, register="NPR", dimension="total").exists()
+    assert_snapshot_matches_live()
     assert _left_behind() == 0
     assert _advisory_locks_held() == 0, "the rebuild's session lock should be released"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_an_older_transaction_open_the_rebuild_hashes_and_the_numbers_are_right(world, monkeypatch):
+    """A snapshot older than the copy's commit keeps the vacuum from marking its pages visible to all: the index alone
+    no longer gives the rows, and the rebuild must count them another way."""
+    _receive_both_registers(world)
+    seen = _spy_on_the_counts(monkeypatch)
+    with _other_connection() as older:
+        older.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        older.execute("SELECT 1")  # its snapshot, held until the end (no table: the swap locks them)
+
+        snapshot_rebuild()
+
+    [(_copy, vacuumed, pages, visible)] = seen
+    assert visible < pages
+    assert not vacuumed
+    assert_snapshot_matches_live()
+    assert _advisory_locks_held() == 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -226,14 +277,18 @@ def test_a_rebuild_failing_after_the_copy_was_committed_leaves_the_snapshot_as_i
     assert SnapshotRecord.objects.count() == 1
     before = list(SnapshotYear.objects.order_by("id").values_list("dimension", "category", "records", "users"))
     receive(world.municipality, [kpr_record("b", patient_ref="p2")])
+    committed = []
 
     def fail(*args, **kwargs):
+        with _other_connection() as other:  # sees only what is committed
+            committed.append(other.execute("SELECT count(*) FROM submissions_snapshotrecord_next").fetchone()[0])
         raise RuntimeError("deliveries failed")
 
     monkeypatch.setattr(snapshot, "_refresh_deliveries", fail)
     with pytest.raises(RuntimeError, match="deliveries failed"):
         snapshot_rebuild()
 
+    assert committed == [2], "the new copy should have been committed before the second transaction"
     assert list(SnapshotYear.objects.order_by("id").values_list("dimension", "category", "records", "users")) == before
     assert SnapshotRecord.objects.count() == 1, "the live copy is the one of the first rebuild"
     assert _left_behind() == 0, "the committed copy of the failed rebuild should be dropped"
