@@ -73,6 +73,17 @@ def _oid(table: str) -> int:
         return cursor.fetchone()[0]
 
 
+def _other_connection() -> psycopg.Connection:
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+    )
+
+
 def _left_behind() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE %s", ["%\\_next"])
@@ -143,18 +154,11 @@ def test_the_swap_locks_the_snapshot_tables_before_the_submitters(world):
     rebuild held the submitters while waiting for that snapshot table, the two would deadlock."""
     receive(world.municipality, [kpr_record("a")])
     snapshot_rebuild()
-    settings = connection.settings_dict
     page_started, errors = threading.Event(), []
 
     def page() -> None:
         try:
-            with psycopg.connect(
-                dbname=settings["NAME"],
-                user=settings["USER"],
-                password=settings["PASSWORD"] or None,
-                host=settings["HOST"] or None,
-                port=settings["PORT"] or None,
-            ) as page_connection:
+            with _other_connection() as page_connection:
                 page_connection.execute("SELECT count(*) FROM submissions_snapshotyear")
                 page_started.set()
                 for _attempt in range(200):  # until the rebuild waits for the year table
@@ -180,17 +184,6 @@ def test_the_swap_locks_the_snapshot_tables_before_the_submitters(world):
         thread.join(30)
     assert errors == []
     assert_snapshot_matches_live()
-
-
-def _other_connection() -> psycopg.Connection:
-    settings = connection.settings_dict
-    return psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        password=settings["PASSWORD"] or None,
-        host=settings["HOST"] or None,
-        port=settings["PORT"] or None,
-    )
 
 
 def _spy_on_the_counts(monkeypatch) -> list[tuple]:
