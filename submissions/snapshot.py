@@ -292,7 +292,14 @@ def _build_copy(cursor: Any, dialect: _Dialect) -> str:
     """The copy of the live records beside the live one (CREATE TABLE AS, read in parallel), with its keys and its
     index by user. Returns its name."""
     cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+    # Every row goes to the leader, which writes it; by its default costs passing each row on costs more than a worker
+    # saves, and the planner reads the records in one process. Workers filtering the records and computing the columns
+    # while the leader writes took the copy from 20-26 s to 13-14 s (22.7 million rows).
+    cursor.execute("SET LOCAL parallel_tuple_cost = 0")
+    cursor.execute("SET LOCAL parallel_setup_cost = 0")
     copy = table_swap.create_as(cursor, _COPY, _live_records(dialect), _LIVE)
+    cursor.execute("SET LOCAL parallel_tuple_cost TO DEFAULT")
+    cursor.execute("SET LOCAL parallel_setup_cost TO DEFAULT")
     table_swap.build_keys(cursor, _COPY, copy)
     return copy
 
