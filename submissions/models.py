@@ -544,10 +544,10 @@ class SnapshotRecord(models.Model):
     first_received_at = models.DateTimeField()
     last_received_at = models.DateTimeField()
 
-    # Its one index, on (submitter, register, year, patient_ref), is created by migrations 0006, 0012 and 0013 (a
-    # full rebuild gives its new copy the same), on PostgreSQL covering the columns the nightly run reads (all but
-    # the received times), so that looking up a user's records reads the index only (Django's Index(include=...)
-    # would leave SQLite without any index).
+    # Its one index, on (submitter, register, year, patient_ref), is created by migrations 0006, 0012, 0013 and 0015
+    # (a full rebuild gives its new copy the same), on PostgreSQL with the categories as further keys and covering
+    # the columns the nightly run reads (all but the received times), so that looking up a user's records reads the
+    # index only (Django's Index(include=...) would leave SQLite without any index).
 
     def __str__(self) -> str:
         return f"{self.record_id} {self.register} {self.year}-{self.month:02d}"
