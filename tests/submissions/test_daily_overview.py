@@ -10,6 +10,7 @@ import random
 import re
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
@@ -18,7 +19,7 @@ from portal.models import Submitter
 from submissions import daily_overview
 from submissions.daily_overview import OverviewFilters, reporting_rates, submitters_with_status
 from submissions.deadlines import effective_deadline, on_time_status
-from submissions.models import ChangeComment, Extension, SnapshotRun
+from submissions.models import ChangeComment, Extension, SnapshotDelivery, SnapshotRun
 from submissions.selectors_deadlines import accepted_delivery_at
 from submissions.snapshot import snapshot_rebuild, snapshot_update_changed
 from tests.conftest import client_for
@@ -101,6 +102,22 @@ def test_counts_per_deadline(world, deadline_world):
     # The world's own two specialists are expected too, and sent nothing.
     assert rates[0].counts == {"on_time": 1, "late": 1, "on_time_with_extension": 1, "not_received": 4}
     assert (rates[0].expected, rates[0].received, rates[0].missing) == (7, 3, 4)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only: the rebuild in two transactions")
+def test_outside_a_transaction_the_deliveries_are_built_beside_the_rebuild_and_swapped_in(world, deadline_world):
+    """The fixture's rebuild ran outside a transaction, as the worker's does: the deliveries were built in a thread,
+    on a connection of its own, into a table beside the live one, and swapped in with the snapshot's tables."""
+    deadline, people = deadline_world
+    rates = reporting_rates(user=world.staff_user, filters=OverviewFilters(year=2030), deadlines=[deadline])
+    assert rates[0].counts == {"on_time": 1, "late": 1, "on_time_with_extension": 1, "not_received": 4}
+    statuses = dict(SnapshotDelivery.objects.filter(deadline=deadline).values_list("submitter_id", "status"))
+    assert statuses[people["c_ext"].pk] == "on_time_with_extension"
+    assert statuses[people["e_rejected"].pk] == "not_received"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_class WHERE relname LIKE %s", ["%\\_next"])
+        assert cursor.fetchall() == [], "nothing of the build is left beside the tables"
 
 
 def test_the_nightly_run_brings_the_counts_up_to_date(world, deadline_world):

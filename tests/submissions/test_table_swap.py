@@ -274,18 +274,45 @@ def test_a_rebuild_failing_after_the_copy_was_committed_leaves_the_snapshot_as_i
 
     def fail(*args, **kwargs):
         with _other_connection() as other:  # sees only what is committed
-            committed.append(other.execute("SELECT count(*) FROM submissions_snapshotrecord_next").fetchone()[0])
+            for table in ("submissions_snapshotrecord_next", "submissions_snapshotdelivery_next"):
+                committed.append(other.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+        raise RuntimeError("swap failed")
+
+    monkeypatch.setattr(snapshot.table_swap, "swap", fail)
+    with pytest.raises(RuntimeError, match="swap failed"):
+        snapshot_rebuild()
+
+    # The copy's two records; the deliveries' table is there (no deadline in this world: empty).
+    assert committed == [2, 0], "the new copy and deliveries should have been committed before the swap"
+    assert list(SnapshotYear.objects.order_by("id").values_list("dimension", "category", "records", "users")) == before
+    assert SnapshotRecord.objects.count() == 1, "the live copy is the one of the first rebuild"
+    assert _left_behind() == 0, "the committed tables of the failed rebuild should be dropped"
+    assert _advisory_locks_held() == 0
+    monkeypatch.undo()
+    snapshot_rebuild()
+    assert_snapshot_matches_live()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_whose_deliveries_fail_leaves_the_snapshot_as_it_was(world, monkeypatch):
+    """The deliveries are built in a thread of their own: its failure fails the rebuild, and nothing is swapped."""
+    receive(world.municipality, [kpr_record("a", patient_ref="p1")])
+    snapshot_rebuild()
+    oids = {table: _oid(table) for table in TABLES}
+    receive(world.municipality, [kpr_record("b", patient_ref="p2")])
+    threads = []
+
+    def fail(*args, **kwargs):
+        threads.append(threading.current_thread().name)
         raise RuntimeError("deliveries failed")
 
     monkeypatch.setattr(snapshot, "_refresh_deliveries", fail)
     with pytest.raises(RuntimeError, match="deliveries failed"):
         snapshot_rebuild()
 
-    assert committed == [2], "the new copy should have been committed before the second transaction"
-    assert list(SnapshotYear.objects.order_by("id").values_list("dimension", "category", "records", "users")) == before
-    assert SnapshotRecord.objects.count() == 1, "the live copy is the one of the first rebuild"
-    assert _left_behind() == 0, "the committed copy of the failed rebuild should be dropped"
+    assert len(threads) == 1
+    assert threads[0] != threading.current_thread().name, "the deliveries should be built beside the rebuild"
+    assert {table: _oid(table) for table in TABLES} == oids, "nothing should have been swapped in"
+    assert SnapshotRecord.objects.count() == 1
+    assert _left_behind() == 0, "the committed copy should be dropped"
     assert _advisory_locks_held() == 0
-    monkeypatch.undo()
-    snapshot_rebuild()
-    assert_snapshot_matches_live()
