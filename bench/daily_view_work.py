@@ -45,6 +45,15 @@ def _wal_bytes_since(position: str) -> int:
         return int(cursor.fetchone()[0])
 
 
+def _blocks() -> tuple[int, int]:
+    """Blocks read from outside PostgreSQL's shared buffers (the OS cache or the disk), and found in them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")  # this session's counts so far, from the next statement on
+        cursor.execute("SELECT blks_read, blks_hit FROM pg_stat_database WHERE datname = current_database()")
+        read, hit = cursor.fetchone()
+    return int(read), int(hit)
+
+
 # The record ids of the benchmark's own days of changes (seeded records have others): the prefix, the run's stamp.
 DAY_PREFIX = "bench-day-"
 
@@ -67,12 +76,15 @@ def main(*, day: int) -> None:
             finally:
                 statements.append((time.perf_counter() - begun, " ".join(sql.split())[:120]))
 
-        wal_before = _wal_position()
+        wal_before, blocks_before = _wal_position(), _blocks()
         started = time.perf_counter()
         with connection.execute_wrapper(clock):
             value = function(**kwargs)
         result[name] = {"seconds": round(time.perf_counter() - started, 2), "load": list(os.getloadavg())}
         result[name]["wal_mb"] = round(_wal_bytes_since(wal_before) / 2**20, 1)
+        # Whether the caches were warm: blocks read from outside shared buffers cost up to a disk read each.
+        read, hit = (after - before for after, before in zip(_blocks(), blocks_before, strict=True))
+        result[name]["blocks"] = {"read_mb": round(read * 8 / 1024, 1), "hit_mb": round(hit * 8 / 1024, 1)}
         # Where the time went: the slowest statements, in the order they ran.
         slowest = [
             item for item in sorted(statements, reverse=True)[:STATEMENTS_SHOWN] if item[0] >= STATEMENT_SHOWN_FROM
