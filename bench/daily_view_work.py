@@ -9,8 +9,10 @@ import datetime
 import json
 import os
 import random
+import re
 import time
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -54,6 +56,9 @@ def _blocks() -> tuple[int, int]:
     return int(read), int(hit)
 
 
+# BENCH_DAILY_EXPLAIN=<step>: the statements that write, run under EXPLAIN ANALYZE (diagnostics only).
+WRITES = re.compile(r"\s*(CREATE TEMPORARY TABLE|CREATE (UNLOGGED )?TABLE \S+ (WITH \([^)]*\) )?AS|INSERT|UPDATE)")
+
 # The record ids of the benchmark's own days of changes (seeded records have others): the prefix, the run's stamp.
 DAY_PREFIX = "bench-day-"
 
@@ -67,11 +72,19 @@ def main(*, day: int) -> None:
     year = today.year
 
     def timed(name, function, **kwargs):
-        statements = []
+        statements, plans = [], []
+
+        explain = os.environ.get("BENCH_DAILY_EXPLAIN") == name
 
         def clock(execute, sql, params, many, context):
             begun = time.perf_counter()
             try:
+                if explain and WRITES.match(sql):
+                    # A diagnostic run (its times include EXPLAIN's own): each writing statement's plan, as it ran.
+                    outcome = execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params, many, context)
+                    plan = "\n".join(row[0] for row in context["cursor"].fetchall())
+                    plans.append(f"-- {time.perf_counter() - begun:.2f} s\n{sql}\n{plan}\n")
+                    return outcome
                 return execute(sql, params, many, context)
             finally:
                 statements.append((time.perf_counter() - begun, " ".join(sql.split())[:120]))
@@ -81,6 +94,8 @@ def main(*, day: int) -> None:
         with connection.execute_wrapper(clock):
             value = function(**kwargs)
         result[name] = {"seconds": round(time.perf_counter() - started, 2), "load": list(os.getloadavg())}
+        if explain:
+            (Path("var/bench") / f"daily_view_{name}_plans.txt").write_text("\n".join(plans))
         result[name]["wal_mb"] = round(_wal_bytes_since(wal_before) / 2**20, 1)
         # Whether the caches were warm: blocks read from outside shared buffers cost up to a disk read each.
         read, hit = (after - before for after, before in zip(_blocks(), blocks_before, strict=True))
