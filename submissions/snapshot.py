@@ -280,13 +280,26 @@ def _user_year_branch(register: str, dimension: str, column: str | None, *, tabl
     )
 
 
-def _month_records_branch(register: str, dimension: str, column: str | None, *, table: str) -> str:
-    return (
-        f"SELECT submitter_id, '{register}' AS register, year, month, '{dimension}' AS dimension, "  # noqa: S608
-        f"{_branch_category(column)} AS category, COUNT(*) AS records, MIN(first_received_at) AS first_at, "
-        f"MAX(last_received_at) AS last_at FROM {table} WHERE register = '{register}' "
-        f"GROUP BY submitter_id, year, month{f', {column}' if column else ''}"
-    )
+def _month_records(table: str) -> str:
+    """Each month's records and received times per category of every breakdown: one pass over each register's rows,
+    grouped by all its breakdowns at once (grouping sets, each hashed), rather than one pass per breakdown (9.3-9.9 s
+    against 13.6-14.4 s, the same rows)."""
+    branches = []
+    for register, dimensions in SNAPSHOT_DIMENSIONS.items():
+        columns = [str(dimension) for dimension in dimensions if dimension != "total"]
+        sets = ", ".join(f"(submitter_id, year, month{f', {column}' if column else ''})" for column in [None, *columns])
+        # GROUPING(column) is 0 in the rows grouped by that column: the breakdown; the total's rows have neither.
+        dimension = " ".join(f"WHEN GROUPING({column}) = 0 THEN '{column}'" for column in columns)
+        category = " ".join(f"WHEN GROUPING({column}) = 0 THEN {column}" for column in columns)
+        category = _branch_category(f"CASE {category} ELSE '' END")
+        branches.append(
+            f"SELECT submitter_id, '{register}' AS register, year, month, "  # noqa: S608
+            f"CASE {dimension} ELSE 'total' END AS dimension, "
+            f"{category} AS category, COUNT(*) AS records, "
+            f"MIN(first_received_at) AS first_at, MAX(last_received_at) AS last_at FROM {table} "
+            f"WHERE register = '{register}' GROUP BY GROUPING SETS ({sets})"
+        )
+    return " UNION ALL ".join(branches)
 
 
 def _build_copy(cursor: Any, dialect: _Dialect) -> str:
@@ -327,10 +340,7 @@ def _rebuild_from_copy(cursor: Any, copy: str, *, vacuumed: bool) -> list[tuple[
         f"{_branches(partial(_user_year_branch, table=copy))}"
     )
     cursor.execute("SET LOCAL enable_hashagg TO DEFAULT")
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE snap_rebuild_months ON COMMIT DROP AS "
-        f"{_branches(partial(_month_records_branch, table=copy))}"
-    )
+    cursor.execute(f"CREATE TEMPORARY TABLE snap_rebuild_months ON COMMIT DROP AS {_month_records(copy)}")
     cursor.execute("SET LOCAL min_parallel_table_scan_size TO DEFAULT")
     cursor.execute("SET LOCAL min_parallel_index_scan_size TO DEFAULT")
     # Unanalysed, the planner guessed a quarter of their rows.
