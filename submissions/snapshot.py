@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -791,7 +792,10 @@ def _finish_rebuild(cursor: Any, swaps: list[tuple[str, str]]) -> None:
 
 def _build_deliveries() -> str:
     """Every deadline's deliveries in a new table beside the live one, with its keys, committed; for the swap at the
-    end of a rebuild. Returns its name. It reads only submissions, deadlines and extensions, none of the snapshot."""
+    end of a rebuild. Returns its name. It reads only submissions, deadlines and extensions, none of the snapshot.
+
+    It runs beside a rebuild that holds the snapshot's advisory lock and waits for it in Python, where PostgreSQL's
+    deadlock detection cannot see the wait: it must take neither that lock nor any table the rebuild writes."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL work_mem = '{int(SNAPSHOT_WORK_MEM_MB)}MB'")
         fresh = table_swap.create_like(cursor, _DELIVERY)
@@ -826,12 +830,12 @@ def _rebuild_in_two_transactions(dialect: _Dialect) -> int:
     statements (10-15 s at 60,000 submitters) take the other core then rather than add to the end."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-        copy = None
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-deliveries")
+        copy = pool = None
         deliveries: Future[str] | None = None
         swapped = False
         try:
             # Started after the lock: a run waiting for it must not build beside the one that has it.
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-deliveries")
             deliveries = pool.submit(_on_own_connection, _build_deliveries)
             with transaction.atomic():
                 _lock(cursor, dialect)
@@ -857,13 +861,17 @@ def _rebuild_in_two_transactions(dialect: _Dialect) -> int:
         finally:
             # Best effort: on a lost connection the lock went with the session, and the next run drops the tables.
             try:
-                pool.shutdown(wait=True)  # the deliveries' table is built or not before it can go
+                if pool is not None:
+                    pool.shutdown(wait=True)  # the deliveries' table is built or not before it can go
                 if not swapped:
                     left = [copy] if copy is not None else []
-                    if deliveries is not None and not deliveries.cancelled() and deliveries.exception() is None:
-                        left.append(deliveries.result())
-                    with contextlib.suppress(DatabaseError):
-                        for table in left:
+                    if deliveries is not None:
+                        if (failure := deliveries.exception()) is None:
+                            left.append(deliveries.result())
+                        elif failure is not sys.exc_info()[1]:  # not the one on its way up: it would go unseen
+                            logger.error("The rebuild's deliveries failed too", exc_info=failure)
+                    for table in left:
+                        with contextlib.suppress(DatabaseError):
                             cursor.execute(f"DROP TABLE IF EXISTS {table}")
             finally:
                 with contextlib.suppress(DatabaseError):

@@ -108,8 +108,17 @@ def test_counts_per_deadline(world, deadline_world):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only: the rebuild in two transactions")
 def test_outside_a_transaction_the_deliveries_are_built_beside_the_rebuild_and_swapped_in(world, deadline_world):
     """The fixture's rebuild ran outside a transaction, as the worker's does: the deliveries were built in a thread,
-    on a connection of its own, into a table beside the live one, and swapped in with the snapshot's tables."""
+    on a connection of its own, into a table beside the live one, and swapped in with the snapshot's tables; so do
+    the next rebuild's."""
     deadline, people = deadline_world
+    table = SnapshotDelivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::regclass::oid", [table])
+        before = cursor.fetchone()[0]
+    snapshot_rebuild()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::regclass::oid", [table])
+        assert cursor.fetchone()[0] != before, "the deliveries should be a new table, swapped in"
     rates = reporting_rates(user=world.staff_user, filters=OverviewFilters(year=2030), deadlines=[deadline])
     assert rates[0].counts == {"on_time": 1, "late": 1, "on_time_with_extension": 1, "not_received": 4}
     statuses = dict(SnapshotDelivery.objects.filter(deadline=deadline).values_list("submitter_id", "status"))

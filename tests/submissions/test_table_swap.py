@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 
 from submissions import snapshot
-from submissions.models import SnapshotMonth, SnapshotRecord, SnapshotYear
+from submissions.models import SnapshotDelivery, SnapshotMonth, SnapshotRecord, SnapshotYear
 from submissions.snapshot import snapshot_rebuild, snapshot_update_changed
 from tests.submissions.conftest import YEAR, kpr_record, npr_record
 from tests.submissions.snapshot_support import assert_snapshot_matches_live, receive
@@ -23,6 +23,7 @@ pytestmark = [
 ]
 
 TABLES = (SnapshotRecord._meta.db_table, SnapshotMonth._meta.db_table, SnapshotYear._meta.db_table)
+DELIVERIES = SnapshotDelivery._meta.db_table
 
 
 def _shape(table: str) -> dict:
@@ -110,6 +111,41 @@ def test_a_rebuild_swaps_in_tables_shaped_as_the_migrations_made_them(world):
     # Autovacuum after every nightly run (migration 0014), on the swapped-in copy too.
     assert "autovacuum_vacuum_insert_threshold=10000" in before[SnapshotRecord._meta.db_table]["options"]
     assert _left_behind() == 0, "nothing of the build is left beside the tables"
+    assert_snapshot_matches_live()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_deliveries_are_swapped_in_too_shaped_as_before(world):
+    """The worker's way: the copy committed first, the deliveries built in a thread; all four tables come out new and
+    as the migrations made them."""
+    receive(world.municipality, [kpr_record("a"), kpr_record("b", service_code="6", patient_ref="p2")])
+    tables = (*TABLES, DELIVERIES)
+    before = {table: _shape(table) for table in tables}
+    oids = {table: _oid(table) for table in tables}
+
+    snapshot_rebuild()
+
+    after = {table: _oid(table) for table in tables}
+    assert [table for table in tables if after[table] == oids[table]] == [], "every table should be a new one"
+    assert {table: _shape(table) for table in tables} == before
+    assert _left_behind() == 0
+    assert_snapshot_matches_live()
+
+
+def test_the_nightly_run_drops_what_a_rebuild_that_died_left_behind(world):
+    """A worker killed between the rebuild's transactions leaves its committed copy (and deliveries) beside the live
+    tables; the next nightly run drops them."""
+    receive(world.municipality, [kpr_record("a")])
+    snapshot_rebuild()
+    watermark = SnapshotYear.objects.get(dimension="total").last_received_at
+    with connection.cursor() as cursor:
+        for table in (SnapshotRecord._meta.db_table, DELIVERIES):
+            cursor.execute(f"CREATE TABLE {table}_next (LIKE {table})")
+    assert _left_behind() == 2
+
+    snapshot_update_changed(since=watermark)
+
+    assert _left_behind() == 0
     assert_snapshot_matches_live()
 
 
