@@ -82,15 +82,9 @@ class Submission(models.Model):
         indexes = [
             models.Index(fields=["submitter", "-received_at", "-id"], name="submission_submitter_recent"),
             models.Index(fields=["register", "status", "received_at"], name="submission_register_status"),
-            # Deliveries per deadline (submissions.daily_overview.delivery_sql) read a submitter's messages from this
-            # index alone (PostgreSQL): the nightly run's few thousand submitters with news otherwise fetched
-            # 80,000 scattered pages of this wide table (600 MB at a million messages), seconds when not cached.
-            models.Index(
-                fields=["submitter", "register", "kind"],
-                include=["status", "validate_only", "mode", "period_start", "period_end", "received_at"],
-                name="submission_delivery",
-            ),
         ]
+        # On PostgreSQL one more, created by migration 0016: on (submitter, register, kind), covering the columns the
+        # deliveries per deadline read (submissions.daily_overview.delivery_sql), which read it alone.
 
     def __str__(self) -> str:
         return f"{self.register} {self.kind} {self.message_id} ({self.status})"
@@ -555,7 +549,7 @@ class SnapshotRecord(models.Model):
     # Its one index, on (submitter, register, year, patient_ref), is created by migrations 0006, 0012, 0013 and 0015
     # (a full rebuild gives its new copy the same), on PostgreSQL with the categories as further keys and covering
     # the columns the nightly run reads (all but the received times), so that looking up a user's records reads the
-    # index only (Django's Index(include=...) would leave SQLite without any index).
+    # index only (Django's Index(include=...) would warn on SQLite, models.W040, and build it there without them).
 
     def __str__(self) -> str:
         return f"{self.record_id} {self.register} {self.year}-{self.month:02d}"
