@@ -303,10 +303,9 @@ def _month_records(table: str) -> str:
     return " UNION ALL ".join(branches)
 
 
-def _build_copy(cursor: Any, dialect: _Dialect) -> str:
-    """The copy of the live records beside the live one (CREATE TABLE AS, read in parallel), with its keys and its
-    index by user. Returns its name."""
-    cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+def _copy_rows(cursor: Any, dialect: _Dialect) -> str:
+    """The copy of the live records beside the live one (CREATE TABLE AS, read in parallel), without keys yet.
+    Returns its name."""
     # Every row goes to the leader, which writes it; by its default costs passing each row on costs more than a worker
     # saves, and the planner reads the records in one process. Workers filtering the records and computing the columns
     # while the leader writes took the copy from 20-26 s to 13-14 s (22.7 million rows).
@@ -315,21 +314,55 @@ def _build_copy(cursor: Any, dialect: _Dialect) -> str:
     copy = table_swap.create_as(cursor, _COPY, _live_records(dialect), _LIVE)
     cursor.execute("SET LOCAL parallel_tuple_cost TO DEFAULT")
     cursor.execute("SET LOCAL parallel_setup_cost TO DEFAULT")
-    table_swap.build_keys(cursor, _COPY, copy)
     return copy
 
 
-def _rebuild_from_copy(cursor: Any, copy: str, *, vacuumed: bool) -> list[tuple[str, str]]:
+def _copy_keys(cursor: Any, copy: str) -> None:
+    """The copy's primary key and index by user, as the live copy's (1 GB to sort 23 million entries in). Both are
+    built as indexes first, which lets the month records be counted from the copy meanwhile (_count_months)."""
+    cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+    table_swap.build_keys(cursor, _COPY, copy, readable=True)
+
+
+def _build_copy(cursor: Any, dialect: _Dialect) -> str:
+    """The copy with its keys, in one transaction. Returns its name."""
+    copy = _copy_rows(cursor, dialect)
+    _copy_keys(cursor, copy)
+    return copy
+
+
+def _set_branch_parallelism(cursor: Any, value: str = "'1TB'") -> None:
+    # Each branch whole in one process (a parallel append of the branches): split further, each branch would end in
+    # one process merging its workers' halves of millions of groups.
+    cursor.execute(f"SET LOCAL min_parallel_table_scan_size = {value}")
+    cursor.execute(f"SET LOCAL min_parallel_index_scan_size = {value}")
+
+
+# Each month's records counted beside the rebuild's keys (_count_months): a table, as the thread's transaction is not
+# the rebuild's.
+_MONTH_COUNTS = "snap_rebuild_months_next"
+
+
+def _count_months(copy: str) -> str:
+    """Each month's records per category from the committed copy, into a table of their own, committed; for the
+    rebuild's second transaction. Returns its name. Like the deliveries (_build_deliveries), it runs beside the rebuild
+    and must take no lock the rebuild holds: the copy is only read, with the lock its index builds share."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '1GB'")
+        _set_branch_parallelism(cursor)
+        cursor.execute(f"DROP TABLE IF EXISTS {_MONTH_COUNTS}")
+        cursor.execute(f"CREATE UNLOGGED TABLE {_MONTH_COUNTS} AS {_month_records(copy)}")
+    return _MONTH_COUNTS
+
+
+def _rebuild_from_copy(cursor: Any, copy: str, *, vacuumed: bool, months: str | None = None) -> list[tuple[str, str]]:
     """The month and year tables built beside the live ones from `copy` (built by _build_copy), with their keys;
     returns the (live, new) pairs for table_swap.swap at the end of the transaction, the copy's among them. One
     pass over users gives the year's distinct counts and, from the month bits, each month's; a second, cheap pass
-    counts each month's records."""
+    counts each month's records, unless `months` holds them already (_count_months); that table is dropped."""
     cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
     cursor.execute("SET LOCAL work_mem = '1GB'")
-    # Each branch whole in one process (a parallel append of the five): split further, each branch would end in one
-    # process merging its workers' halves of millions of user groups.
-    cursor.execute("SET LOCAL min_parallel_table_scan_size = '1TB'")
-    cursor.execute("SET LOCAL min_parallel_index_scan_size = '1TB'")
+    _set_branch_parallelism(cursor)
     if vacuumed:
         # The copy committed and vacuumed: its index by user gives each register's records in user order from the
         # index alone, and grouping them in that order costs half of hashing them (24 s against 45 s).
@@ -341,17 +374,18 @@ def _rebuild_from_copy(cursor: Any, copy: str, *, vacuumed: bool) -> list[tuple[
         f"{_branches(partial(_user_year_branch, table=copy))}"
     )
     cursor.execute("SET LOCAL enable_hashagg TO DEFAULT")
-    cursor.execute(f"CREATE TEMPORARY TABLE snap_rebuild_months ON COMMIT DROP AS {_month_records(copy)}")
-    cursor.execute("SET LOCAL min_parallel_table_scan_size TO DEFAULT")
-    cursor.execute("SET LOCAL min_parallel_index_scan_size TO DEFAULT")
+    if months is None:
+        months = "snap_rebuild_months"
+        cursor.execute(f"CREATE TEMPORARY TABLE {months} ON COMMIT DROP AS {_month_records(copy)}")
+    _set_branch_parallelism(cursor, "DEFAULT")
     # Unanalysed, the planner guessed a quarter of their rows.
-    cursor.execute("ANALYZE snap_rebuild_years, snap_rebuild_months")
+    cursor.execute(f"ANALYZE snap_rebuild_years, {months}")
     year = table_swap.create_like(cursor, _YEAR)
     cursor.execute(
         f"INSERT INTO {year} ({_YEAR_COLUMNS}) SELECT y.submitter_id, y.register, y.year, y.dimension, y.category, "  # noqa: S608
         f"m.records, y.users, {', '.join(f'y.{column}' for column in _THROUGH)}, m.first_at, m.last_at "
         f"FROM snap_rebuild_years y JOIN (SELECT {', '.join(_YEAR_KEY)}, SUM(records) AS records, "
-        f"MIN(first_at) AS first_at, MAX(last_at) AS last_at FROM snap_rebuild_months GROUP BY {', '.join(_YEAR_KEY)}"
+        f"MIN(first_at) AS first_at, MAX(last_at) AS last_at FROM {months} GROUP BY {', '.join(_YEAR_KEY)}"
         # A submitter's rows together, a year's together within them (see the month rows below).
         f") m ON {_match('m', 'y', _YEAR_KEY)} ORDER BY y.submitter_id, y.register, y.year"
     )
@@ -363,28 +397,28 @@ def _rebuild_from_copy(cursor: Any, copy: str, *, vacuumed: bool) -> list[tuple[
     cursor.execute(
         f"INSERT INTO {month} ({_MONTH_COLUMNS}) SELECT m.submitter_id, m.register, m.year, m.month, "  # noqa: S608
         f"m.dimension, m.category, m.records, CASE m.month {users} END, m.first_at, m.last_at "
-        f"FROM snap_rebuild_months m JOIN snap_rebuild_years y ON {_match('y', 'm', _YEAR_KEY)} "
+        f"FROM {months} m JOIN snap_rebuild_years y ON {_match('y', 'm', _YEAR_KEY)} "
         # A submitter's rows together on few pages: a page reads all of a large submitter's months (Oslo: 500). Within
         # them by year and month: a day's new records fall in the last month or two, so the nightly run rewrites few
         # pages, and each page it changes first after a checkpoint is written whole to the WAL.
         "ORDER BY m.submitter_id, m.register, m.year, m.month"
     )
     cursor.execute("SET LOCAL enable_mergejoin = on")
-    cursor.execute("DROP TABLE IF EXISTS snap_rebuild_years, snap_rebuild_months")
+    cursor.execute(f"DROP TABLE IF EXISTS snap_rebuild_years, {months}")
     for live, fresh in ((_MONTH, month), (_YEAR, year)):
         table_swap.build_keys(cursor, live, fresh)
     return [(_COPY, copy), (_MONTH, month), (_YEAR, year)]
 
 
 def _rebuild_all(
-    cursor: Any, dialect: _Dialect, copy: str | None = None, *, vacuumed: bool = False
+    cursor: Any, dialect: _Dialect, copy: str | None = None, *, vacuumed: bool = False, months: str | None = None
 ) -> tuple[int, list[tuple[str, str]]]:
     """Returns the (submitter, register, year) units and, on PostgreSQL, the tables to swap in at the end. `copy`:
-    a copy built and committed beforehand (PostgreSQL), `vacuumed` if its pages are all visible to all; without
-    it, one is built in this transaction."""
+    a copy built and committed beforehand (PostgreSQL), `vacuumed` if its pages are all visible to all, `months` its
+    month records if counted beforehand; without a copy, one is built in this transaction."""
     if dialect.postgresql:
         # Built beside the live tables, which pages keep reading until the swap.
-        swaps = _rebuild_from_copy(cursor, copy or _build_copy(cursor, dialect), vacuumed=vacuumed)
+        swaps = _rebuild_from_copy(cursor, copy or _build_copy(cursor, dialect), vacuumed=vacuumed, months=months)
         year = dict(swaps)[_YEAR]
     else:
         swaps, year = [], _YEAR
@@ -821,36 +855,45 @@ def _rebuild_in_two_transactions(dialect: _Dialect) -> int:
     """PostgreSQL, outside any transaction: the copy is built and committed first, then vacuumed, so that the second
     transaction reads it from its index alone, in user order (VACUUM cannot run inside a transaction, and before it a
     new table's rows are not known to be visible to all). The second builds the month and year tables and swaps all
-    three in, with the deliveries. A session lock keeps other runs out across both; the tables built beside the live
+    three in, with the deliveries. A session lock keeps other runs out across all; the tables built beside the live
     ones are dropped if the second fails.
 
-    The deliveries depend on none of the snapshot's tables: a thread builds them meanwhile, on a connection of its
-    own, in a table of their own, which the second transaction swaps in with the others. Many of the rebuild's steps
-    run in one process (writing the copy and the month and year rows, the vacuum), and the deliveries' dozen
-    statements (10-15 s at 60,000 submitters) take the other core then rather than add to the end."""
+    Two pieces of work run beside the rebuild, in threads of their own with connections of their own, each into a
+    table of its own, committed: the deliveries, which read none of the snapshot's tables, from the start; and each
+    month's records, from the copy once its rows are committed, while its keys are built. Many of the rebuild's steps
+    run in one process (the copy's NOT NULL check, the end of each index build, the vacuum, writing the month and
+    year rows) and leave the other core idle; the deliveries (10-15 s at 60,000 submitters) and the month records
+    (9-10 s on both cores) take it then rather than add to the end."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
         copy = pool = None
-        deliveries: Future[str] | None = None
+        beside: list[Future[str]] = []  # the threads' work, each a table's name
         swapped = False
         try:
             # Started after the lock: a run waiting for it must not build beside the one that has it.
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-deliveries")
+            pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot-rebuild")
             deliveries = pool.submit(_on_own_connection, _build_deliveries)
+            beside.append(deliveries)
             with transaction.atomic():
                 _lock(cursor, dialect)
-                copy = _build_copy(cursor, dialect)
-            # The deliveries' transaction over first (it takes a quarter of the copy's time): while it is open, the
-            # vacuum could not mark the copy's pages visible to all.
+                copy = _copy_rows(cursor, dialect)
+            months = pool.submit(_on_own_connection, partial(_count_months, copy))
+            beside.append(months)
+            with transaction.atomic():
+                _lock(cursor, dialect)
+                _copy_keys(cursor, copy)
+            # The deliveries' transaction over first (it began before the copy's commit): while it is open, the vacuum
+            # could not mark the copy's pages visible to all. The month records' began after it.
             delivered = deliveries.result()
             cursor.execute(f"VACUUM {copy}")
             # A snapshot older than the copy's commit (a transaction left open; a snapshot run waiting for the lock
             # since before it) keeps the vacuum from marking its pages visible to all. The index alone is then not
             # enough, and sorting all the rows costs more than hashing them: hash, and vacuum again once swapped in.
             vacuumed = _all_visible(cursor, copy)
+            counted = months.result()
             with transaction.atomic():
                 _lock(cursor, dialect)
-                units, swaps = _rebuild_all(cursor, dialect, copy=copy, vacuumed=vacuumed)
+                units, swaps = _rebuild_all(cursor, dialect, copy=copy, vacuumed=vacuumed, months=counted)
                 # Last: from here until the commit, readers of the snapshot's tables wait (and writers of submitters,
                 # for the foreign keys).
                 table_swap.swap(cursor, [*swaps, (_DELIVERY, delivered)])
@@ -862,14 +905,14 @@ def _rebuild_in_two_transactions(dialect: _Dialect) -> int:
             # Best effort: on a lost connection the lock went with the session, and the next run drops the tables.
             try:
                 if pool is not None:
-                    pool.shutdown(wait=True)  # the deliveries' table is built or not before it can go
+                    pool.shutdown(wait=True)  # the threads' tables are built or not before they can go
                 if not swapped:
                     left = [copy] if copy is not None else []
-                    if deliveries is not None:
-                        if (failure := deliveries.exception()) is None:
-                            left.append(deliveries.result())
+                    for work in beside:
+                        if (failure := work.exception()) is None:
+                            left.append(work.result())
                         elif failure is not sys.exc_info()[1]:  # not the one on its way up: it would go unseen
-                            logger.error("The rebuild's deliveries failed too", exc_info=failure)
+                            logger.error("Work beside the rebuild failed too", exc_info=failure)
                     for table in left:
                         with contextlib.suppress(DatabaseError):
                             cursor.execute(f"DROP TABLE IF EXISTS {table}")
@@ -910,9 +953,10 @@ def snapshot_update_changed(*, since: datetime.datetime, now: datetime.datetime 
             # Its work tables are analysed for their sizes and the spread of their keys, which a sample of 3,000 rows
             # gives as well as the default 30,000, at a tenth of the cost (0.3 s of a day's run).
             cursor.execute("SET LOCAL default_statistics_target = 10")
-            # A rebuild whose worker died between its two transactions left its committed copy behind (up to 4 GB),
-            # and perhaps its deliveries.
-            cursor.execute(f"DROP TABLE IF EXISTS {table_swap.next_name(_COPY)}, {table_swap.next_name(_DELIVERY)}")
+            # A rebuild whose worker died between its transactions left its committed copy behind (up to 4 GB), and
+            # perhaps its deliveries and month records.
+            left = [table_swap.next_name(_COPY), table_swap.next_name(_DELIVERY), _MONTH_COUNTS]
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(left)}")
         _drop(cursor, dialect, _WORK_TABLES)
         units = _apply_changes(cursor, dialect, since)
         _drop(cursor, dialect, _WORK_TABLES)

@@ -34,6 +34,8 @@ class _Definition:
     checks: list[tuple[str, str]]
     # Primary key and unique constraints: (name, definition); their indexes carry the same name.
     keys: list[tuple[str, str]]
+    # Their indexes' definitions (from USING on), by constraint name.
+    key_indexes: dict[str, str]
     foreign_keys: list[tuple[str, str]]
     # Foreign keys checked at the commit (Django's): (name, ...).
     deferred: list[str]
@@ -57,11 +59,14 @@ def _definition(cursor: Any, table: str) -> _Definition:
     columns = [(name, type_, collation, not_null) for name, type_, collation, not_null, _identity in rows]
     identities = [name for name, *_rest, identity in rows if identity]
     cursor.execute(
-        "SELECT conname, contype, pg_get_constraintdef(oid), condeferred FROM pg_constraint "
+        "SELECT conname, contype, pg_get_constraintdef(oid), condeferred, "
+        "CASE WHEN conindid <> 0 THEN pg_get_indexdef(conindid) END FROM pg_constraint "
         "WHERE conrelid = %s::regclass ORDER BY contype, conname",
         [table],
     )
-    constraints = cursor.fetchall()
+    rows = cursor.fetchall()
+    constraints = [(name, kind, definition, deferred) for name, kind, definition, deferred, _index in rows]
+    key_indexes = {name: index[index.index(" USING ") :] for name, kind, _def, _deferred, index in rows if kind in "pu"}
     cursor.execute(
         "SELECT i.relname, pg_get_indexdef(x.indexrelid), x.indisunique FROM pg_index x "
         "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
@@ -82,6 +87,7 @@ def _definition(cursor: Any, table: str) -> _Definition:
         columns=columns,
         checks=[(name, definition) for name, kind, definition, _deferred in constraints if kind == "c"],
         keys=[(name, definition) for name, kind, definition, _deferred in constraints if kind in ("p", "u")],
+        key_indexes=key_indexes,
         foreign_keys=[(name, definition) for name, kind, definition, _deferred in constraints if kind == "f"],
         deferred=[name for name, kind, _definition, deferred in constraints if kind == "f" and deferred],
         indexes=indexes,
@@ -133,14 +139,24 @@ def create_as(cursor: Any, live: str, select: str, params: list[Any]) -> str:
     return fresh
 
 
-def build_keys(cursor: Any, live: str, fresh: str) -> None:
+def build_keys(cursor: Any, live: str, fresh: str, *, readable: bool = False) -> None:
     """Give `fresh` (filled) `live`'s primary key, unique constraints and indexes under temporary names, then
-    analyse it. `live` is neither locked nor changed."""
+    analyse it. `live` is neither locked nor changed. `readable`: others may read `fresh` while its indexes are
+    built (CREATE INDEX), the keys' included; each key becomes a constraint on its index at the end, which waits for
+    those readers (ALTER TABLE)."""
     definition = _definition(cursor, live)
-    for name, key in definition.keys:
-        cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {next_name(name)} {key}")
+    if readable:
+        for name, _key in definition.keys:
+            cursor.execute(f"CREATE UNIQUE INDEX {next_name(name)} ON {fresh} {definition.key_indexes[name]}")
+    else:
+        for name, key in definition.keys:
+            cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {next_name(name)} {key}")
     for name, index, unique in definition.indexes:
         cursor.execute(f"CREATE {'UNIQUE ' if unique else ''}INDEX {next_name(name)} ON {fresh} {index}")
+    if readable:
+        for name, key in definition.keys:
+            kind = "PRIMARY KEY" if key.startswith("PRIMARY KEY") else "UNIQUE"
+            cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {next_name(name)} {kind} USING INDEX {next_name(name)}")
     cursor.execute(f"ANALYZE {fresh}")
 
 

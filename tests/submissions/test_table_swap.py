@@ -227,10 +227,10 @@ def _spy_on_the_counts(monkeypatch) -> list[tuple]:
     seen = []
     count = snapshot._rebuild_from_copy
 
-    def spy(cursor, copy, *, vacuumed):
+    def spy(cursor, copy, *, vacuumed, **kwargs):
         cursor.execute("SELECT relpages, relallvisible FROM pg_class WHERE oid = %s::regclass", [copy])
         seen.append((copy, vacuumed, *cursor.fetchone()))
-        return count(cursor, copy, vacuumed=vacuumed)
+        return count(cursor, copy, vacuumed=vacuumed, **kwargs)
 
     monkeypatch.setattr(snapshot, "_rebuild_from_copy", spy)
     return seen
@@ -265,10 +265,21 @@ def test_outside_a_transaction_the_users_are_counted_from_the_committed_and_vacu
     the order of its index; the numbers must be those of the live records all the same."""
     _receive_both_registers(world)
     seen = _spy_on_the_counts(monkeypatch)
+    months = []
+    count_months = snapshot._count_months
+
+    def spy_on_the_months(copy):
+        months.append((copy, threading.current_thread().name))
+        return count_months(copy)
+
+    monkeypatch.setattr(snapshot, "_count_months", spy_on_the_months)
 
     snapshot_rebuild()
 
     [(copy, vacuumed, pages, visible)] = seen
+    # Each month's records were counted from the same copy, beside the rebuild (its keys were built meanwhile).
+    assert [name for name, _thread in months] == [copy]
+    assert months[0][1] != threading.current_thread().name
     assert copy.endswith("_next")
     assert vacuumed
     assert pages > 0
