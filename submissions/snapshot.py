@@ -291,11 +291,12 @@ def _month_records(table: str) -> str:
         sets = ", ".join(f"(submitter_id, year, month{f', {column}' if column else ''})" for column in [None, *columns])
         # GROUPING(column) is 0 in the rows grouped by that column: the breakdown; the total's rows have neither.
         dimension = " ".join(f"WHEN GROUPING({column}) = 0 THEN '{column}'" for column in columns)
+        dimension = f"CASE {dimension} ELSE 'total' END" if columns else "'total'"
         category = " ".join(f"WHEN GROUPING({column}) = 0 THEN {column}" for column in columns)
-        category = _branch_category(f"CASE {category} ELSE '' END")
+        category = _branch_category(f"CASE {category} ELSE '' END" if columns else None)
         branches.append(
             f"SELECT submitter_id, '{register}' AS register, year, month, "  # noqa: S608
-            f"CASE {dimension} ELSE 'total' END AS dimension, "
+            f"{dimension} AS dimension, "
             f"{category} AS category, COUNT(*) AS records, "
             f"MIN(first_received_at) AS first_at, MAX(last_received_at) AS last_at FROM {table} "
             f"WHERE register = '{register}' GROUP BY GROUPING SETS ({sets})"
@@ -877,6 +878,11 @@ def _rebuild_in_two_transactions(dialect: _Dialect) -> int:
             with transaction.atomic():
                 _lock(cursor, dialect)
                 copy = _copy_rows(cursor, dialect)
+                # Its statistics for the month records' plans (a new table is taken for a small one: the registers'
+                # branches were planned to sort rather than hash).
+                cursor.execute(f"ANALYZE {copy}")
+            # Nothing may wait for this thread until the keys' transaction has committed: attaching the primary key
+            # (ALTER TABLE) waits for the thread's reads of the copy, and a wait in Python PostgreSQL cannot see.
             months = pool.submit(_on_own_connection, partial(_count_months, copy))
             beside.append(months)
             with transaction.atomic():

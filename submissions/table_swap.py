@@ -143,20 +143,24 @@ def build_keys(cursor: Any, live: str, fresh: str, *, readable: bool = False) ->
     """Give `fresh` (filled) `live`'s primary key, unique constraints and indexes under temporary names, then
     analyse it. `live` is neither locked nor changed. `readable`: others may read `fresh` while its indexes are
     built (CREATE INDEX), the keys' included; each key becomes a constraint on its index at the end, which waits for
-    those readers (ALTER TABLE)."""
+    those readers (ALTER TABLE). A key in a tablespace of its own is built as a constraint at once all the same (an
+    index's definition does not carry it)."""
     definition = _definition(cursor, live)
-    if readable:
-        for name, _key in definition.keys:
+    later = [(name, key) for name, key in definition.keys if readable and "USING INDEX TABLESPACE" not in key]
+    for name, key in definition.keys:
+        if (name, key) in later:
             cursor.execute(f"CREATE UNIQUE INDEX {next_name(name)} ON {fresh} {definition.key_indexes[name]}")
-    else:
-        for name, key in definition.keys:
+        else:
             cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {next_name(name)} {key}")
     for name, index, unique in definition.indexes:
         cursor.execute(f"CREATE {'UNIQUE ' if unique else ''}INDEX {next_name(name)} ON {fresh} {index}")
-    if readable:
-        for name, key in definition.keys:
-            kind = "PRIMARY KEY" if key.startswith("PRIMARY KEY") else "UNIQUE"
-            cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {next_name(name)} {kind} USING INDEX {next_name(name)}")
+    for name, key in later:
+        kind = "PRIMARY KEY" if key.startswith("PRIMARY KEY") else "UNIQUE"
+        # The index's definition has no deferrability: the key's own gives it ("DEFERRABLE INITIALLY DEFERRED").
+        deferrable = key[key.index("DEFERRABLE") :] if "DEFERRABLE" in key else ""
+        cursor.execute(
+            f"ALTER TABLE {fresh} ADD CONSTRAINT {next_name(name)} {kind} USING INDEX {next_name(name)} {deferrable}"
+        )
     cursor.execute(f"ANALYZE {fresh}")
 
 

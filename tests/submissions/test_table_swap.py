@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from submissions import snapshot
+from submissions import snapshot, table_swap
 from submissions.models import SnapshotDelivery, SnapshotMonth, SnapshotRecord, SnapshotYear
 from submissions.snapshot import snapshot_rebuild, snapshot_update_changed
 from tests.submissions.conftest import YEAR, kpr_record, npr_record
@@ -139,9 +139,9 @@ def test_the_nightly_run_drops_what_a_rebuild_that_died_left_behind(world):
     snapshot_rebuild()
     watermark = SnapshotYear.objects.get(dimension="total").last_received_at
     with connection.cursor() as cursor:
-        for table in (SnapshotRecord._meta.db_table, DELIVERIES):
-            cursor.execute(f"CREATE TABLE {table}_next (LIKE {table})")
-    assert _left_behind() == 2
+        for table in (SnapshotRecord._meta.db_table, DELIVERIES, "snap_rebuild_months"):
+            cursor.execute(f"CREATE TABLE {table}_next (LIKE {SnapshotMonth._meta.db_table})")
+    assert _left_behind() == 3
 
     snapshot_update_changed(since=watermark)
 
@@ -338,6 +338,57 @@ def test_a_rebuild_failing_after_the_copy_was_committed_leaves_the_snapshot_as_i
     monkeypatch.undo()
     snapshot_rebuild()
     assert_snapshot_matches_live()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_whose_month_records_fail_leaves_the_snapshot_as_it_was(world, monkeypatch):
+    """The month records are counted in a thread beside the copy's keys: its failure fails the rebuild."""
+    receive(world.municipality, [kpr_record("a", patient_ref="p1")])
+    snapshot_rebuild()
+    oids = {table: _oid(table) for table in (*TABLES, DELIVERIES)}
+    receive(world.municipality, [kpr_record("b", patient_ref="p2")])
+
+    def fail(copy):
+        raise RuntimeError("month records failed")
+
+    monkeypatch.setattr(snapshot, "_count_months", fail)
+    with pytest.raises(RuntimeError, match="month records failed"):
+        snapshot_rebuild()
+
+    assert {table: _oid(table) for table in (*TABLES, DELIVERIES)} == oids, "nothing should have been swapped in"
+    assert _left_behind() == 0, "the committed copy and deliveries should be dropped"
+    assert _advisory_locks_held() == 0
+    monkeypatch.undo()
+    snapshot_rebuild()
+    assert_snapshot_matches_live()
+
+
+def test_keys_built_readable_keep_their_deferrability():
+    """build_keys(readable=True) builds each key as an index first and attaches it as a constraint at the end; the
+    constraint must come out as the live one's, deferrable as it was."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE swap_probe (id bigint PRIMARY KEY, a int NOT NULL, "
+            "CONSTRAINT swap_probe_a UNIQUE (a) DEFERRABLE INITIALLY DEFERRED)"
+        )
+        cursor.execute("CREATE INDEX swap_probe_by_a ON swap_probe (a DESC)")
+        cursor.execute("CREATE TABLE swap_probe_next (LIKE swap_probe INCLUDING ALL EXCLUDING INDEXES)")
+        cursor.execute("INSERT INTO swap_probe_next SELECT n, n FROM generate_series(1, 50) n")
+
+        table_swap.build_keys(cursor, "swap_probe", "swap_probe_next", readable=True)
+
+        def keys(table):
+            cursor.execute(
+                "SELECT replace(conname, '_next', ''), contype, pg_get_constraintdef(oid), condeferrable, condeferred "
+                "FROM pg_constraint WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY 1",
+                [table],
+            )
+            return cursor.fetchall()
+
+        assert keys("swap_probe_next") == keys("swap_probe")
+        assert ("swap_probe_a", "u", "UNIQUE (a) DEFERRABLE INITIALLY DEFERRED", True, True) in keys("swap_probe_next")
+        cursor.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'swap_probe_next'")
+        assert cursor.fetchone()[0] == 3
 
 
 @pytest.mark.django_db(transaction=True)
