@@ -346,7 +346,7 @@ _MONTH_COUNTS = "snap_rebuild_months_next"
 
 def _count_months(copy: str) -> str:
     """Each month's records per category from the committed copy, into a table of their own, committed; for the
-    rebuild's second transaction. Returns its name. Like the deliveries (_build_deliveries), it runs beside the rebuild
+    rebuild's last transaction. Returns its name. Like the deliveries (_build_deliveries), it runs beside the rebuild
     and must take no lock the rebuild holds: the copy is only read, with the lock its index builds share."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '1GB'")
@@ -852,12 +852,12 @@ def _all_visible(cursor: Any, table: str) -> bool:
     return cursor.fetchone()[0]
 
 
-def _rebuild_in_two_transactions(dialect: _Dialect) -> int:
-    """PostgreSQL, outside any transaction: the copy is built and committed first, then vacuumed, so that the second
-    transaction reads it from its index alone, in user order (VACUUM cannot run inside a transaction, and before it a
-    new table's rows are not known to be visible to all). The second builds the month and year tables and swaps all
-    three in, with the deliveries. A session lock keeps other runs out across all; the tables built beside the live
-    ones are dropped if the second fails.
+def _rebuild_in_steps(dialect: _Dialect) -> int:
+    """PostgreSQL, outside any transaction, in three transactions: the copy's rows are committed first, then its
+    keys, and it is vacuumed, so that the last transaction reads it from its index alone, in user order (VACUUM
+    cannot run inside a transaction, and before it a new table's rows are not known to be visible to all). The last
+    builds the month and year tables and swaps all three in, with the deliveries. A session lock keeps other runs out
+    across all; the tables built beside the live ones are dropped if a step fails.
 
     Two pieces of work run beside the rebuild, in threads of their own with connections of their own, each into a
     table of its own, committed: the deliveries, which read none of the snapshot's tables, from the start; and each
@@ -933,7 +933,7 @@ def snapshot_rebuild(*, now: datetime.datetime | None = None) -> RefreshResult:
     as_of = now or timezone.now()
     dialect = _dialect()
     if dialect.postgresql and not connection.in_atomic_block:
-        units = _rebuild_in_two_transactions(dialect)
+        units = _rebuild_in_steps(dialect)
     else:
         # Inside a transaction (SQLite, or a caller's): all in it, the copy read from the table.
         with transaction.atomic(), connection.cursor() as cursor:

@@ -105,7 +105,7 @@ def test_counts_per_deadline(world, deadline_world):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only: the rebuild in two transactions")
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only: the rebuild in steps")
 def test_outside_a_transaction_the_deliveries_are_built_beside_the_rebuild_and_swapped_in(world, deadline_world):
     """The fixture's rebuild ran outside a transaction, as the worker's does: the deliveries were built in a thread,
     on a connection of its own, into a table beside the live one, and swapped in with the snapshot's tables; so do
