@@ -8,6 +8,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from portal.models import Submitter
@@ -17,6 +18,20 @@ from tests.submissions.conftest import build_message
 
 KPR_DIMENSIONS = {"service_code": "service_code"}
 NPR_DIMENSIONS = {"contact_kind": "contact_kind", "icd_chapter": "icd_chapter"}
+
+
+def table_oid(table: str) -> int:
+    """A table's identity: a rebuild that swaps a new table in changes it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::regclass::oid", [table])
+        return cursor.fetchone()[0]
+
+
+def tables_left_behind() -> int:
+    """Tables a rebuild builds beside the live ones (named *_next) still there (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE %s", ["%\\_next"])
+        return cursor.fetchone()[0]
 
 
 def receive(submitter: Submitter, records: list[dict[str, Any]], *, now: datetime.datetime | None = None, **overrides):

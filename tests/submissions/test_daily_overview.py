@@ -32,7 +32,7 @@ from tests.factories import (
     SubmitterFactory,
 )
 from tests.submissions.conftest import YEAR, kpr_record
-from tests.submissions.snapshot_support import receive
+from tests.submissions.snapshot_support import receive, table_oid, tables_left_behind
 
 pytestmark = pytest.mark.django_db
 
@@ -112,21 +112,15 @@ def test_outside_a_transaction_the_deliveries_are_built_beside_the_rebuild_and_s
     the next rebuild's."""
     deadline, people = deadline_world
     table = SnapshotDelivery._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT %s::regclass::oid", [table])
-        before = cursor.fetchone()[0]
+    before = table_oid(table)
     snapshot_rebuild()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT %s::regclass::oid", [table])
-        assert cursor.fetchone()[0] != before, "the deliveries should be a new table, swapped in"
+    assert table_oid(table) != before, "the deliveries should be a new table, swapped in"
     rates = reporting_rates(user=world.staff_user, filters=OverviewFilters(year=2030), deadlines=[deadline])
     assert rates[0].counts == {"on_time": 1, "late": 1, "on_time_with_extension": 1, "not_received": 4}
     statuses = dict(SnapshotDelivery.objects.filter(deadline=deadline).values_list("submitter_id", "status"))
     assert statuses[people["c_ext"].pk] == "on_time_with_extension"
     assert statuses[people["e_rejected"].pk] == "not_received"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT relname FROM pg_class WHERE relname LIKE %s", ["%\\_next"])
-        assert cursor.fetchall() == [], "nothing of the build is left beside the tables"
+    assert tables_left_behind() == 0, "nothing of the build is left beside the tables"
 
 
 def test_the_nightly_run_brings_the_counts_up_to_date(world, deadline_world):

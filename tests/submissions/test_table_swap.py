@@ -15,7 +15,7 @@ from submissions import snapshot, table_swap
 from submissions.models import SnapshotDelivery, SnapshotMonth, SnapshotRecord, SnapshotYear
 from submissions.snapshot import snapshot_rebuild, snapshot_update_changed
 from tests.submissions.conftest import YEAR, kpr_record, npr_record
-from tests.submissions.snapshot_support import assert_snapshot_matches_live, receive
+from tests.submissions.snapshot_support import assert_snapshot_matches_live, receive, table_oid, tables_left_behind
 
 pytestmark = [
     pytest.mark.django_db,
@@ -68,12 +68,6 @@ def _shape(table: str) -> dict:
     }
 
 
-def _oid(table: str) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT %s::regclass::oid", [table])
-        return cursor.fetchone()[0]
-
-
 def _other_connection() -> psycopg.Connection:
     settings = connection.settings_dict
     return psycopg.connect(
@@ -85,12 +79,6 @@ def _other_connection() -> psycopg.Connection:
     )
 
 
-def _left_behind() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE %s", ["%\\_next"])
-        return cursor.fetchone()[0]
-
-
 def _advisory_locks_held() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
@@ -100,17 +88,17 @@ def _advisory_locks_held() -> int:
 def test_a_rebuild_swaps_in_tables_shaped_as_the_migrations_made_them(world):
     receive(world.municipality, [kpr_record("a"), kpr_record("b", service_code="6", patient_ref="p2")])
     before = {table: _shape(table) for table in TABLES}
-    oids = {table: _oid(table) for table in TABLES}
+    oids = {table: table_oid(table) for table in TABLES}
 
     snapshot_rebuild()
 
-    assert {table: _oid(table) for table in TABLES} != oids, "the rebuild should have swapped new tables in"
+    assert {table: table_oid(table) for table in TABLES} != oids, "the rebuild should have swapped new tables in"
     assert {table: _shape(table) for table in TABLES} == before
     assert before[SnapshotRecord._meta.db_table]["persistence"] == "u"
     assert before[SnapshotMonth._meta.db_table]["options"] == ["fillfactor=90"]
     # Autovacuum after every nightly run (migration 0014), on the swapped-in copy too.
     assert "autovacuum_vacuum_insert_threshold=10000" in before[SnapshotRecord._meta.db_table]["options"]
-    assert _left_behind() == 0, "nothing of the build is left beside the tables"
+    assert tables_left_behind() == 0, "nothing of the build is left beside the tables"
     assert_snapshot_matches_live()
 
 
@@ -121,14 +109,14 @@ def test_outside_a_transaction_the_deliveries_are_swapped_in_too_shaped_as_befor
     receive(world.municipality, [kpr_record("a"), kpr_record("b", service_code="6", patient_ref="p2")])
     tables = (*TABLES, DELIVERIES)
     before = {table: _shape(table) for table in tables}
-    oids = {table: _oid(table) for table in tables}
+    oids = {table: table_oid(table) for table in tables}
 
     snapshot_rebuild()
 
-    after = {table: _oid(table) for table in tables}
+    after = {table: table_oid(table) for table in tables}
     assert [table for table in tables if after[table] == oids[table]] == [], "every table should be a new one"
     assert {table: _shape(table) for table in tables} == before
-    assert _left_behind() == 0
+    assert tables_left_behind() == 0
     assert_snapshot_matches_live()
 
 
@@ -141,11 +129,11 @@ def test_the_nightly_run_drops_what_a_rebuild_that_died_left_behind(world):
     with connection.cursor() as cursor:
         for table in (SnapshotRecord._meta.db_table, DELIVERIES, "snap_rebuild_months"):
             cursor.execute(f"CREATE TABLE {table}_next (LIKE {SnapshotMonth._meta.db_table})")
-    assert _left_behind() == 3
+    assert tables_left_behind() == 3
 
     snapshot_update_changed(since=watermark)
 
-    assert _left_behind() == 0
+    assert tables_left_behind() == 0
     assert_snapshot_matches_live()
 
 
@@ -287,7 +275,7 @@ def test_outside_a_transaction_the_users_are_counted_from_the_committed_and_vacu
     assert SnapshotRecord.objects.count() == 8
     assert SnapshotYear.objects.filter(submitter=world.municipality, register="NPR", dimension="total").exists()
     assert_snapshot_matches_live()
-    assert _left_behind() == 0
+    assert tables_left_behind() == 0
     assert _advisory_locks_held() == 0, "the rebuild's session lock should be released"
 
 
@@ -333,7 +321,7 @@ def test_a_rebuild_failing_after_the_copy_was_committed_leaves_the_snapshot_as_i
     assert committed == [2, 0], "the new copy and deliveries should have been committed before the swap"
     assert list(SnapshotYear.objects.order_by("id").values_list("dimension", "category", "records", "users")) == before
     assert SnapshotRecord.objects.count() == 1, "the live copy is the one of the first rebuild"
-    assert _left_behind() == 0, "the committed tables of the failed rebuild should be dropped"
+    assert tables_left_behind() == 0, "the committed tables of the failed rebuild should be dropped"
     assert _advisory_locks_held() == 0
     monkeypatch.undo()
     snapshot_rebuild()
@@ -345,7 +333,7 @@ def test_a_rebuild_whose_month_records_fail_leaves_the_snapshot_as_it_was(world,
     """The month records are counted in a thread beside the copy's keys: its failure fails the rebuild."""
     receive(world.municipality, [kpr_record("a", patient_ref="p1")])
     snapshot_rebuild()
-    oids = {table: _oid(table) for table in (*TABLES, DELIVERIES)}
+    oids = {table: table_oid(table) for table in (*TABLES, DELIVERIES)}
     receive(world.municipality, [kpr_record("b", patient_ref="p2")])
 
     def fail(copy):
@@ -355,8 +343,8 @@ def test_a_rebuild_whose_month_records_fail_leaves_the_snapshot_as_it_was(world,
     with pytest.raises(RuntimeError, match="month records failed"):
         snapshot_rebuild()
 
-    assert {table: _oid(table) for table in (*TABLES, DELIVERIES)} == oids, "nothing should have been swapped in"
-    assert _left_behind() == 0, "the committed copy and deliveries should be dropped"
+    assert {table: table_oid(table) for table in (*TABLES, DELIVERIES)} == oids, "nothing should have been swapped in"
+    assert tables_left_behind() == 0, "the committed copy and deliveries should be dropped"
     assert _advisory_locks_held() == 0
     monkeypatch.undo()
     snapshot_rebuild()
@@ -396,7 +384,7 @@ def test_a_rebuild_whose_deliveries_fail_leaves_the_snapshot_as_it_was(world, mo
     """The deliveries are built in a thread of their own: its failure fails the rebuild, and nothing is swapped."""
     receive(world.municipality, [kpr_record("a", patient_ref="p1")])
     snapshot_rebuild()
-    oids = {table: _oid(table) for table in TABLES}
+    oids = {table: table_oid(table) for table in TABLES}
     receive(world.municipality, [kpr_record("b", patient_ref="p2")])
     threads = []
 
@@ -410,7 +398,7 @@ def test_a_rebuild_whose_deliveries_fail_leaves_the_snapshot_as_it_was(world, mo
 
     assert len(threads) == 1
     assert threads[0] != threading.current_thread().name, "the deliveries should be built beside the rebuild"
-    assert {table: _oid(table) for table in TABLES} == oids, "nothing should have been swapped in"
+    assert {table: table_oid(table) for table in TABLES} == oids, "nothing should have been swapped in"
     assert SnapshotRecord.objects.count() == 1
-    assert _left_behind() == 0, "the committed copy should be dropped"
+    assert tables_left_behind() == 0, "the committed copy should be dropped"
     assert _advisory_locks_held() == 0
