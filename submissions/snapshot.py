@@ -339,9 +339,18 @@ def _set_branch_parallelism(cursor: Any, value: str = "'1TB'") -> None:
     cursor.execute(f"SET LOCAL min_parallel_index_scan_size = {value}")
 
 
-# Each month's records counted beside the rebuild's keys (_count_months): a table, as the thread's transaction is not
-# the rebuild's.
+# A rebuild in steps (_rebuild_in_steps) counts each month's records (_count_months, beside the copy's keys) and
+# each year's users (_count_users) into tables, committed, as they are read on other connections than the one that
+# wrote them.
 _MONTH_COUNTS = "snap_rebuild_months_next"
+_USER_COUNTS = "snap_rebuild_users_next"
+
+
+def _left_behind() -> list[str]:
+    """Every table a rebuild in steps commits before its swap: a rebuild that failed, or whose worker died, may have
+    left them."""
+    tables = [table_swap.next_name(live) for live in (_COPY, _DELIVERY, _MONTH, _YEAR)]
+    return [*tables, _MONTH_COUNTS, _USER_COUNTS]
 
 
 def _count_months(copy: str) -> str:
@@ -356,12 +365,9 @@ def _count_months(copy: str) -> str:
     return _MONTH_COUNTS
 
 
-def _rebuild_from_copy(cursor: Any, copy: str, *, vacuumed: bool, months: str | None = None) -> list[tuple[str, str]]:
-    """The month and year tables built beside the live ones from `copy` (built by _build_copy), with their keys;
-    returns the (live, new) pairs for table_swap.swap at the end of the transaction, the copy's among them. One
-    pass over users gives the year's distinct counts and, from the month bits, each month's; a second, cheap pass
-    counts each month's records, unless `months` holds them already (_count_months); that table is dropped."""
-    cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+def _count_users(cursor: Any, copy: str, *, vacuumed: bool, into: str) -> None:
+    """Each year's distinct users per category, and in and through each month, from `copy` (built by _build_copy)
+    into the work table `into` (created by the caller's CREATE ... TABLE prefix): one pass over users per breakdown."""
     cursor.execute("SET LOCAL work_mem = '1GB'")
     _set_branch_parallelism(cursor)
     if vacuumed:
@@ -369,68 +375,87 @@ def _rebuild_from_copy(cursor: Any, copy: str, *, vacuumed: bool, months: str | 
         # index alone, and grouping them in that order costs half of hashing them (24 s against 45 s).
         cursor.execute("SET LOCAL enable_hashagg = off")
     # CREATE TABLE AS may aggregate with parallel workers; INSERT ... SELECT may not.
-    cursor.execute("DROP TABLE IF EXISTS snap_rebuild_years, snap_rebuild_months")
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE snap_rebuild_years ON COMMIT DROP AS "
-        f"{_branches(partial(_user_year_branch, table=copy))}"
-    )
+    cursor.execute(f"{into} AS {_branches(partial(_user_year_branch, table=copy))}")
     cursor.execute("SET LOCAL enable_hashagg TO DEFAULT")
-    if months is None:
-        months = "snap_rebuild_months"
-        cursor.execute(f"CREATE TEMPORARY TABLE {months} ON COMMIT DROP AS {_month_records(copy)}")
     _set_branch_parallelism(cursor, "DEFAULT")
-    # Unanalysed, the planner guessed a quarter of their rows.
-    cursor.execute(f"ANALYZE snap_rebuild_years, {months}")
+
+
+def _write_years(cursor: Any, users: str, months: str) -> str:
+    """The year table beside the live one, with its keys, from the work tables of users (_count_users) and month
+    records (_month_records). Returns its name."""
+    cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+    cursor.execute("SET LOCAL work_mem = '1GB'")
     year = table_swap.create_like(cursor, _YEAR)
     cursor.execute(
         f"INSERT INTO {year} ({_YEAR_COLUMNS}) SELECT y.submitter_id, y.register, y.year, y.dimension, y.category, "  # noqa: S608
         f"m.records, y.users, {', '.join(f'y.{column}' for column in _THROUGH)}, m.first_at, m.last_at "
-        f"FROM snap_rebuild_years y JOIN (SELECT {', '.join(_YEAR_KEY)}, SUM(records) AS records, "
+        f"FROM {users} y JOIN (SELECT {', '.join(_YEAR_KEY)}, SUM(records) AS records, "
         f"MIN(first_at) AS first_at, MAX(last_at) AS last_at FROM {months} GROUP BY {', '.join(_YEAR_KEY)}"
         # A submitter's rows together, a year's together within them (see the month rows below).
         f") m ON {_match('m', 'y', _YEAR_KEY)} ORDER BY y.submitter_id, y.register, y.year"
     )
-    users = " ".join(f"WHEN {month} THEN y.users_in_{month}" for month in MONTHS)
+    table_swap.build_keys(cursor, _YEAR, year)
+    return year
+
+
+def _write_months(cursor: Any, users: str, months: str) -> str:
+    """The month table beside the live one, with its keys, from the same work tables as _write_years. Returns its
+    name."""
+    cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+    cursor.execute("SET LOCAL work_mem = '1GB'")
+    in_month = " ".join(f"WHEN {month} THEN y.users_in_{month}" for month in MONTHS)
     month = table_swap.create_like(cursor, _MONTH)
     # The planner misjudges the join on five columns by ten times and sorts both sides; hashing the year rows is
     # cheaper.
     cursor.execute("SET LOCAL enable_mergejoin = off")
     cursor.execute(
         f"INSERT INTO {month} ({_MONTH_COLUMNS}) SELECT m.submitter_id, m.register, m.year, m.month, "  # noqa: S608
-        f"m.dimension, m.category, m.records, CASE m.month {users} END, m.first_at, m.last_at "
-        f"FROM {months} m JOIN snap_rebuild_years y ON {_match('y', 'm', _YEAR_KEY)} "
+        f"m.dimension, m.category, m.records, CASE m.month {in_month} END, m.first_at, m.last_at "
+        f"FROM {months} m JOIN {users} y ON {_match('y', 'm', _YEAR_KEY)} "
         # A submitter's rows together on few pages: a page reads all of a large submitter's months (Oslo: 500). Within
         # them by year and month: a day's new records fall in the last month or two, so the nightly run rewrites few
         # pages, and each page it changes first after a checkpoint is written whole to the WAL.
         "ORDER BY m.submitter_id, m.register, m.year, m.month"
     )
-    cursor.execute("SET LOCAL enable_mergejoin = on")
-    cursor.execute(f"DROP TABLE IF EXISTS snap_rebuild_years, {months}")
-    for live, fresh in ((_MONTH, month), (_YEAR, year)):
-        table_swap.build_keys(cursor, live, fresh)
+    cursor.execute("SET LOCAL enable_mergejoin TO DEFAULT")
+    table_swap.build_keys(cursor, _MONTH, month)
+    return month
+
+
+def _rebuild_from_copy(cursor: Any, copy: str, *, vacuumed: bool) -> list[tuple[str, str]]:
+    """In one transaction: the month and year tables built beside the live ones from `copy` (built by _build_copy),
+    with their keys; returns the (live, new) pairs for table_swap.swap at the end of the transaction, the copy's
+    among them. One pass over users gives the year's distinct counts and, from the month bits, each month's; a
+    second, cheap pass counts each month's records. (_rebuild_in_steps does the same across transactions.)"""
+    cursor.execute("DROP TABLE IF EXISTS snap_rebuild_years, snap_rebuild_months")
+    _count_users(cursor, copy, vacuumed=vacuumed, into="CREATE TEMPORARY TABLE snap_rebuild_years ON COMMIT DROP")
+    cursor.execute(f"CREATE TEMPORARY TABLE snap_rebuild_months ON COMMIT DROP AS {_month_records(copy)}")
+    # Unanalysed, the planner guessed a quarter of their rows.
+    cursor.execute("ANALYZE snap_rebuild_years, snap_rebuild_months")
+    year = _write_years(cursor, "snap_rebuild_years", "snap_rebuild_months")
+    month = _write_months(cursor, "snap_rebuild_years", "snap_rebuild_months")
+    cursor.execute("DROP TABLE IF EXISTS snap_rebuild_years, snap_rebuild_months")
     return [(_COPY, copy), (_MONTH, month), (_YEAR, year)]
 
 
-def _rebuild_all(
-    cursor: Any, dialect: _Dialect, copy: str | None = None, *, vacuumed: bool = False, months: str | None = None
-) -> tuple[int, list[tuple[str, str]]]:
-    """Returns the (submitter, register, year) units and, on PostgreSQL, the tables to swap in at the end. `copy`:
-    a copy built and committed beforehand (PostgreSQL), `vacuumed` if its pages are all visible to all, `months` its
-    month records if counted beforehand; without a copy, one is built in this transaction."""
+def _units(cursor: Any, year: str) -> int:
+    return _count(cursor, f"SELECT COUNT(*) FROM (SELECT DISTINCT submitter_id, register, year FROM {year}) u")  # noqa: S608
+
+
+def _rebuild_all(cursor: Any, dialect: _Dialect) -> tuple[int, list[tuple[str, str]]]:
+    """In one transaction. Returns the (submitter, register, year) units and, on PostgreSQL, the tables to swap in
+    at the end."""
     if dialect.postgresql:
         # Built beside the live tables, which pages keep reading until the swap.
-        swaps = _rebuild_from_copy(cursor, copy or _build_copy(cursor, dialect), vacuumed=vacuumed, months=months)
-        year = dict(swaps)[_YEAR]
-    else:
-        swaps, year = [], _YEAR
-        # DELETE keeps the old rows visible to readers until the commit (SQLite: one writer at a time anyway).
-        for table in (_MONTH, _YEAR, _COPY):
-            cursor.execute(f"DELETE FROM {table}")  # noqa: S608
-        cursor.execute(f"INSERT INTO {_COPY} ({_COPY_COLUMNS}) {_live_records(dialect)}", _LIVE)
-        cursor.execute(f"INSERT INTO {_MONTH} ({_MONTH_COLUMNS}) {_month_select()}")
-        cursor.execute(f"INSERT INTO {_YEAR} ({_YEAR_COLUMNS}) {_year_select()}")
-    units = _count(cursor, f"SELECT COUNT(*) FROM (SELECT DISTINCT submitter_id, register, year FROM {year}) u")  # noqa: S608
-    return units, swaps
+        swaps = _rebuild_from_copy(cursor, _build_copy(cursor, dialect), vacuumed=False)
+        return _units(cursor, dict(swaps)[_YEAR]), swaps
+    # DELETE keeps the old rows visible to readers until the commit (SQLite: one writer at a time anyway).
+    for table in (_MONTH, _YEAR, _COPY):
+        cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+    cursor.execute(f"INSERT INTO {_COPY} ({_COPY_COLUMNS}) {_live_records(dialect)}", _LIVE)
+    cursor.execute(f"INSERT INTO {_MONTH} ({_MONTH_COLUMNS}) {_month_select()}")
+    cursor.execute(f"INSERT INTO {_YEAR} ({_YEAR_COLUMNS}) {_year_select()}")
+    return _units(cursor, _YEAR), []
 
 
 # -- one submitter ---------------------------------------------------------------------------------
@@ -839,6 +864,14 @@ def _build_deliveries() -> str:
     return fresh
 
 
+def _year_rows(users: str, months: str) -> str:
+    """The year table with its keys, committed, from the committed work tables (_count_users, _count_months); beside
+    the month table in a rebuild in steps. Returns its name. Like _build_deliveries, it must take no lock the rebuild
+    holds: it only reads the work tables, and writes a table of its own."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        return _write_years(cursor, users, months)
+
+
 def _on_own_connection(function: Any) -> Any:
     """`function` in a thread of its own: Django gives the thread a connection of its own, closed here."""
     try:
@@ -853,21 +886,23 @@ def _all_visible(cursor: Any, table: str) -> bool:
 
 
 def _rebuild_in_steps(dialect: _Dialect) -> int:
-    """PostgreSQL, outside any transaction, in three transactions: the copy's rows are committed first, then its
-    keys, and it is vacuumed, so that the last transaction reads it from its index alone, in user order (VACUUM
-    cannot run inside a transaction, and before it a new table's rows are not known to be visible to all). The last
-    builds the month and year tables and swaps all three in, with the deliveries. A session lock keeps other runs out
-    across all; the tables built beside the live ones are dropped if a step fails.
+    """PostgreSQL, outside any transaction, in steps of their own transactions: the copy's rows are committed first,
+    then its keys, and it is vacuumed, so that the next step reads it from its index alone, in user order (VACUUM
+    cannot run inside a transaction, and before it a new table's rows are not known to be visible to all). That step
+    counts each year's users into a work table; the month and year tables are then written from the work tables side
+    by side, each committed, and the last step swaps them in with the copy and the deliveries. A session lock keeps
+    other runs out across all; the tables built beside the live ones are dropped if a step fails.
 
-    Two pieces of work run beside the rebuild, in threads of their own with connections of their own, each into a
-    table of its own, committed: the deliveries, which read none of the snapshot's tables, from the start; and each
-    month's records, from the copy once its rows are committed, while its keys are built. Many of the rebuild's steps
-    run in one process (the copy's NOT NULL check, the end of each index build, the vacuum, writing the month and
-    year rows) and leave the other core idle; the deliveries (10-15 s at 60,000 submitters) and the month records
-    (9-10 s on both cores) take it then rather than add to the end."""
+    Three pieces of work run beside the rebuild, in threads of their own with connections of their own, each into a
+    table of its own, committed: the deliveries, which read none of the snapshot's tables, from the start; each
+    month's records, from the copy once its rows are committed, while its keys are built; and the year table, while
+    the month table is written. Many of the rebuild's steps run in one process (the copy's NOT NULL check, the end of
+    each index build, the vacuum, writing the month and year rows) and leave the other core idle; the deliveries
+    (10-15 s at 60,000 submitters), the month records (9-10 s on both cores) and the year rows (7-9 s) take it then
+    rather than add to the end."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-        copy = pool = None
+        pool = None
         beside: list[Future[str]] = []  # the threads' work, each a table's name
         swapped = False
         try:
@@ -899,10 +934,24 @@ def _rebuild_in_steps(dialect: _Dialect) -> int:
             counted = months.result()
             with transaction.atomic():
                 _lock(cursor, dialect)
-                units, swaps = _rebuild_all(cursor, dialect, copy=copy, vacuumed=vacuumed, months=counted)
+                cursor.execute(f"DROP TABLE IF EXISTS {_USER_COUNTS}")
+                _count_users(cursor, copy, vacuumed=vacuumed, into=f"CREATE UNLOGGED TABLE {_USER_COUNTS}")
+                # Unanalysed, the planner guessed a quarter of their rows.
+                cursor.execute(f"ANALYZE {_USER_COUNTS}, {counted}")
+            # Each writes one process's rows in order: side by side they take the time of the larger.
+            years = pool.submit(_on_own_connection, partial(_year_rows, _USER_COUNTS, counted))
+            beside.append(years)
+            with transaction.atomic():
+                _lock(cursor, dialect)
+                month = _write_months(cursor, _USER_COUNTS, counted)
+            year = years.result()
+            with transaction.atomic():
+                _lock(cursor, dialect)
+                units = _units(cursor, year)
+                cursor.execute(f"DROP TABLE {_USER_COUNTS}, {counted}")
                 # Last: from here until the commit, readers of the snapshot's tables wait (and writers of submitters,
                 # for the foreign keys).
-                table_swap.swap(cursor, [*swaps, (_DELIVERY, delivered)])
+                table_swap.swap(cursor, [(_COPY, copy), (_MONTH, month), (_YEAR, year), (_DELIVERY, delivered)])
             swapped = True
             # The new deliveries' pages marked visible to all, as autovacuum would leave them: the overview counts
             # them from an index alone.
@@ -913,13 +962,12 @@ def _rebuild_in_steps(dialect: _Dialect) -> int:
                 if pool is not None:
                     pool.shutdown(wait=True)  # the threads' tables are built or not before they can go
                 if not swapped:
-                    left = [copy] if copy is not None else []
                     for work in beside:
-                        if (failure := work.exception()) is None:
-                            left.append(work.result())
-                        elif failure is not sys.exc_info()[1]:  # not the one on its way up: it would go unseen
+                        failure = work.exception()
+                        if failure is not None and failure is not sys.exc_info()[1]:  # else it would go unseen
                             logger.error("Work beside the rebuild failed too", exc_info=failure)
-                    for table in left:
+                    # Under the session lock, no other run builds tables of these names.
+                    for table in _left_behind():
                         with contextlib.suppress(DatabaseError):
                             cursor.execute(f"DROP TABLE IF EXISTS {table}")
             finally:
@@ -960,9 +1008,8 @@ def snapshot_update_changed(*, since: datetime.datetime, now: datetime.datetime 
             # gives as well as the default 30,000, at a tenth of the cost (0.3 s of a day's run).
             cursor.execute("SET LOCAL default_statistics_target = 10")
             # A rebuild whose worker died between its transactions left its committed copy behind (up to 4 GB), and
-            # perhaps its deliveries and month records.
-            left = [table_swap.next_name(_COPY), table_swap.next_name(_DELIVERY), _MONTH_COUNTS]
-            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(left)}")
+            # perhaps its other tables.
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(_left_behind())}")
         _drop(cursor, dialect, _WORK_TABLES)
         units = _apply_changes(cursor, dialect, since)
         _drop(cursor, dialect, _WORK_TABLES)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import partial
 
 import psycopg
 import pytest
@@ -121,15 +122,15 @@ def test_outside_a_transaction_the_deliveries_are_swapped_in_too_shaped_as_befor
 
 
 def test_the_nightly_run_drops_what_a_rebuild_that_died_left_behind(world):
-    """A worker killed between the rebuild's transactions leaves its committed copy (and deliveries) beside the live
-    tables; the next nightly run drops them."""
+    """A worker killed between the rebuild's transactions leaves what it committed (the copy, deliveries, month and
+    year tables, work tables) beside the live tables; the next nightly run drops them."""
     receive(world.municipality, [kpr_record("a")])
     snapshot_rebuild()
     watermark = SnapshotYear.objects.get(dimension="total").last_received_at
     with connection.cursor() as cursor:
-        for table in (SnapshotRecord._meta.db_table, DELIVERIES, "snap_rebuild_months"):
+        for table in (*TABLES, DELIVERIES, "snap_rebuild_months", "snap_rebuild_users"):
             cursor.execute(f"CREATE TABLE {table}_next (LIKE {SnapshotMonth._meta.db_table})")
-    assert tables_left_behind() == 3
+    assert tables_left_behind() == 6
 
     snapshot_update_changed(since=watermark)
 
@@ -211,16 +212,16 @@ def test_the_swap_locks_the_snapshot_tables_before_the_submitters(world):
 
 
 def _spy_on_the_counts(monkeypatch) -> list[tuple]:
-    """(copy, vacuumed, pages, pages visible to all) each time the month and year tables are counted from a copy."""
+    """(copy, vacuumed, pages, pages visible to all) each time the users are counted from a copy."""
     seen = []
-    count = snapshot._rebuild_from_copy
+    count = snapshot._count_users
 
     def spy(cursor, copy, *, vacuumed, **kwargs):
         cursor.execute("SELECT relpages, relallvisible FROM pg_class WHERE oid = %s::regclass", [copy])
         seen.append((copy, vacuumed, *cursor.fetchone()))
         return count(cursor, copy, vacuumed=vacuumed, **kwargs)
 
-    monkeypatch.setattr(snapshot, "_rebuild_from_copy", spy)
+    monkeypatch.setattr(snapshot, "_count_users", spy)
     return seen
 
 
@@ -261,10 +262,26 @@ def test_outside_a_transaction_the_users_are_counted_from_the_committed_and_vacu
         return count_months(copy)
 
     monkeypatch.setattr(snapshot, "_count_months", spy_on_the_months)
+    writes = []
+    write_years, write_months = snapshot._write_years, snapshot._write_months
+
+    def spy_on_the_writes(write, cursor, users, months):
+        with _other_connection() as other:  # sees only what is committed
+            committed = other.execute("SELECT count(*) FROM pg_class WHERE relname IN (%s, %s)", [users, months])
+            writes.append((write.__name__, threading.current_thread().name, users, months, committed.fetchone()[0]))
+        return write(cursor, users, months)
+
+    monkeypatch.setattr(snapshot, "_write_years", partial(spy_on_the_writes, write_years))
+    monkeypatch.setattr(snapshot, "_write_months", partial(spy_on_the_writes, write_months))
 
     snapshot_rebuild()
 
     [(copy, vacuumed, pages, visible)] = seen
+    # The year and month rows were written side by side, on two connections, from the same committed work tables.
+    assert sorted(name for name, *_rest in writes) == ["_write_months", "_write_years"]
+    assert len({thread for _name, thread, *_rest in writes}) == 2
+    assert len({(users, months) for _name, _thread, users, months, _committed in writes}) == 1
+    assert [committed for *_rest, committed in writes] == [2, 2], "the work tables should be committed before"
     # Each month's records were counted from the same copy, beside the rebuild (its keys were built meanwhile).
     assert [name for name, _thread in months] == [copy]
     assert months[0][1] != threading.current_thread().name
@@ -309,16 +326,17 @@ def test_a_rebuild_failing_after_the_copy_was_committed_leaves_the_snapshot_as_i
 
     def fail(*args, **kwargs):
         with _other_connection() as other:  # sees only what is committed
-            for table in ("submissions_snapshotrecord_next", "submissions_snapshotdelivery_next"):
-                committed.append(other.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+            for table in (*TABLES, DELIVERIES):
+                committed.append(other.execute(f"SELECT count(*) FROM {table}_next").fetchone()[0])  # noqa: S608
         raise RuntimeError("swap failed")
 
     monkeypatch.setattr(snapshot.table_swap, "swap", fail)
     with pytest.raises(RuntimeError, match="swap failed"):
         snapshot_rebuild()
 
-    # The copy's two records; the deliveries' table is there (no deadline in this world: empty).
-    assert committed == [2, 0], "the new copy and deliveries should have been committed before the swap"
+    # The copy's two records; one month (total and service code), one year likewise; the deliveries' table is there
+    # (no deadline in this world: empty).
+    assert committed == [2, 2, 2, 0], "the new tables should have been committed before the swap"
     assert list(SnapshotYear.objects.order_by("id").values_list("dimension", "category", "records", "users")) == before
     assert SnapshotRecord.objects.count() == 1, "the live copy is the one of the first rebuild"
     assert tables_left_behind() == 0, "the committed tables of the failed rebuild should be dropped"
@@ -345,6 +363,33 @@ def test_a_rebuild_whose_month_records_fail_leaves_the_snapshot_as_it_was(world,
 
     assert {table: table_oid(table) for table in (*TABLES, DELIVERIES)} == oids, "nothing should have been swapped in"
     assert tables_left_behind() == 0, "the committed copy and deliveries should be dropped"
+    assert _advisory_locks_held() == 0
+    monkeypatch.undo()
+    snapshot_rebuild()
+    assert_snapshot_matches_live()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_whose_year_rows_fail_leaves_the_snapshot_as_it_was(world, monkeypatch):
+    """The year rows are written in a thread beside the month rows: its failure fails the rebuild, and nothing the
+    rebuild committed (the month rows among it) is left."""
+    receive(world.municipality, [kpr_record("a", patient_ref="p1")])
+    snapshot_rebuild()
+    oids = {table: table_oid(table) for table in (*TABLES, DELIVERIES)}
+    receive(world.municipality, [kpr_record("b", patient_ref="p2")])
+    threads = []
+
+    def fail(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        raise RuntimeError("year rows failed")
+
+    monkeypatch.setattr(snapshot, "_write_years", fail)
+    with pytest.raises(RuntimeError, match="year rows failed"):
+        snapshot_rebuild()
+
+    assert threads and threads[0] != threading.current_thread().name, "the year rows should be written beside"
+    assert {table: table_oid(table) for table in (*TABLES, DELIVERIES)} == oids, "nothing should have been swapped in"
+    assert tables_left_behind() == 0, "the committed copy, month rows and work tables should be dropped"
     assert _advisory_locks_held() == 0
     monkeypatch.undo()
     snapshot_rebuild()
