@@ -355,7 +355,7 @@ def _left_behind() -> list[str]:
 
 def _count_months(copy: str) -> str:
     """Each month's records per category from the committed copy, into a table of their own, committed; for the
-    rebuild's last transaction. Returns its name. Like the deliveries (_build_deliveries), it runs beside the rebuild
+    month and year writes. Returns its name. Like the deliveries (_build_deliveries), it runs beside the rebuild
     and must take no lock the rebuild holds: the copy is only read, with the lock its index builds share."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '1GB'")
