@@ -28,13 +28,14 @@ import contextlib
 import datetime
 import logging
 import sys
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -63,6 +64,13 @@ GLOBAL_SCOPES = (SnapshotRun.Scope.NIGHTLY, SnapshotRun.Scope.ALL)
 # Serialises snapshot runs on PostgreSQL (two runs changing the same rows would count twice).
 ADVISORY_LOCK_KEY = 0x5A4E_0004
 SNAPSHOT_WORK_MEM_MB = 256
+# The swap at the end of a full rebuild waits for the locks of its tables (readers of the snapshot; writers of
+# submitters and deadlines, for the foreign keys) at most this long at a time. While it waits, every page reading the
+# snapshot queues behind it: a long report holding a table would stall the portal for as long. It gives the locks
+# back, lets the queue through and tries again after a pause; the rebuild fails after the last attempt.
+SWAP_LOCK_WAIT_MS = 2000
+SWAP_ATTEMPTS = 30
+SWAP_PAUSE_SECONDS = 1.0
 
 
 # -- SQL -------------------------------------------------------------------------------------------
@@ -841,13 +849,43 @@ class RefreshResult:
     as_of: datetime.datetime
 
 
+class SwapBusyError(RuntimeError):
+    """The swap found its tables locked by others through every attempt."""
+
+
+def _lock_not_available(error: OperationalError) -> bool:
+    return getattr(error.__cause__, "sqlstate", None) == "55P03"
+
+
+def _swap(cursor: Any, pairs: list[tuple[str, str]]) -> None:
+    """table_swap.swap, waiting for its locks a short while at a time (SWAP_LOCK_WAIT_MS), SWAP_ATTEMPTS times, so
+    that a long reader of a snapshot table holds up the pages queued behind the swap only that long at a time."""
+    for attempt in range(1, SWAP_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():  # a savepoint: a lock timeout undoes this attempt only
+                cursor.execute(f"SET LOCAL lock_timeout = {int(SWAP_LOCK_WAIT_MS)}")
+                table_swap.swap(cursor, pairs)
+                cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
+            return
+        except OperationalError as error:
+            if not _lock_not_available(error):
+                raise
+            logger.warning("Snapshot swap: its tables are in use, attempt %s of %s", attempt, SWAP_ATTEMPTS)
+        time.sleep(SWAP_PAUSE_SECONDS)
+    raise SwapBusyError(
+        f"The snapshot's tables were in use through {SWAP_ATTEMPTS} attempts to swap the rebuilt ones in "
+        f"(waiting {SWAP_LOCK_WAIT_MS} ms each); the rebuild was rolled back. A long query or an open transaction "
+        "on the snapshot, submitter or deadline tables holds them."
+    )
+
+
 def _finish_rebuild(cursor: Any, swaps: list[tuple[str, str]]) -> None:
     cursor.execute(f"DELETE FROM {_DELIVERY}")  # noqa: S608
     _refresh_deliveries(cursor, list(Deadline.objects.all()))
     # Last: from here until the commit, readers of the month and year tables wait (and writers of submitters, for the
     # foreign keys).
     if swaps:
-        table_swap.swap(cursor, swaps)
+        _swap(cursor, swaps)
 
 
 def _build_deliveries() -> str:
@@ -951,7 +989,7 @@ def _rebuild_in_steps(dialect: _Dialect) -> int:
                 cursor.execute(f"DROP TABLE {_USER_COUNTS}, {counted}")
                 # Last: from here until the commit, readers of the snapshot's tables wait (and writers of submitters,
                 # for the foreign keys).
-                table_swap.swap(cursor, [(_COPY, copy), (_MONTH, month), (_YEAR, year), (_DELIVERY, delivered)])
+                _swap(cursor, [(_COPY, copy), (_MONTH, month), (_YEAR, year), (_DELIVERY, delivered)])
             swapped = True
             # The new deliveries' pages marked visible to all, as autovacuum would leave them: the overview counts
             # them from an index alone.

@@ -4,6 +4,7 @@ parameters, deferred foreign keys), Django must keep working with them, and the 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from functools import partial
@@ -394,6 +395,61 @@ def test_a_rebuild_whose_year_rows_fail_leaves_the_snapshot_as_it_was(world, mon
     monkeypatch.undo()
     snapshot_rebuild()
     assert_snapshot_matches_live()
+
+
+def _hold_the_year_table(other: psycopg.Connection) -> None:
+    """A long reader: a transaction that read the live year table and stays open, as a slow report would."""
+    other.execute(f"SELECT count(*) FROM {SnapshotYear._meta.db_table}")  # noqa: S608
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_swap_gives_way_to_a_long_reader_and_swaps_once_it_is_done(world, monkeypatch, caplog):
+    """The swap waits for its tables a short while at a time, then gives the locks back and tries again: pages queued
+    behind it are held up only that long. Once the reader is done, the rebuild swaps its tables in."""
+    receive(world.municipality, [kpr_record("a", patient_ref="p1")])
+    snapshot_rebuild()
+    receive(world.municipality, [kpr_record("b", patient_ref="p2")])
+    monkeypatch.setattr(snapshot, "SWAP_LOCK_WAIT_MS", 100)
+    monkeypatch.setattr(snapshot, "SWAP_PAUSE_SECONDS", 0.05)
+    monkeypatch.setattr(snapshot, "SWAP_ATTEMPTS", 200)
+    caplog.set_level(logging.WARNING, logger="submissions.snapshot")
+    with _other_connection() as other:
+        _hold_the_year_table(other)
+        done = threading.Timer(1.0, other.commit)
+        done.start()
+        started = time.monotonic()
+        snapshot_rebuild()
+        done.join()
+
+    waits = [record for record in caplog.records if "in use" in record.getMessage()]
+    assert waits, "the swap should have given way to the reader at least once"
+    assert time.monotonic() - started >= 1.0
+    assert SnapshotYear.objects.get(dimension="total").users == 2
+    assert_snapshot_matches_live()
+    assert tables_left_behind() == 0
+    assert _advisory_locks_held() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_swap_that_never_gets_its_tables_fails_the_rebuild_and_leaves_the_snapshot_as_it_was(world, monkeypatch):
+    receive(world.municipality, [kpr_record("a", patient_ref="p1")])
+    snapshot_rebuild()
+    oids = {table: table_oid(table) for table in (*TABLES, DELIVERIES)}
+    receive(world.municipality, [kpr_record("b", patient_ref="p2")])
+    monkeypatch.setattr(snapshot, "SWAP_LOCK_WAIT_MS", 50)
+    monkeypatch.setattr(snapshot, "SWAP_PAUSE_SECONDS", 0.01)
+    monkeypatch.setattr(snapshot, "SWAP_ATTEMPTS", 3)
+    with _other_connection() as other:
+        _hold_the_year_table(other)
+        with pytest.raises(snapshot.SwapBusyError, match="3 attempts"):
+            snapshot_rebuild()
+        # The reader was never blocked for good: it can still read the table it holds.
+        assert other.execute(f"SELECT count(*) FROM {SnapshotYear._meta.db_table}").fetchone()[0] == 2  # noqa: S608
+
+    assert {table: table_oid(table) for table in (*TABLES, DELIVERIES)} == oids, "nothing should have been swapped in"
+    assert SnapshotYear.objects.get(dimension="total").users == 1
+    assert tables_left_behind() == 0
+    assert _advisory_locks_held() == 0
 
 
 def test_keys_built_readable_keep_their_deferrability():
