@@ -853,30 +853,43 @@ class SwapBusyError(RuntimeError):
     """The swap found its tables locked by others through every attempt."""
 
 
-def _lock_not_available(error: OperationalError) -> bool:
-    return getattr(error.__cause__, "sqlstate", None) == "55P03"
+# Lock not available (lock_timeout), and a deadlock PostgreSQL broke by cancelling the swap's statement.
+_GIVE_WAY = {"55P03", "40P01"}
+
+
+def _giving_way(cursor: Any, step: Any, what: str) -> None:
+    """`step()` in a savepoint, waiting at most SWAP_LOCK_WAIT_MS for each lock it takes; if it waits longer (or
+    deadlocks), its locks are given back, so that whoever queued behind it gets through, and it is tried again after
+    a pause, SWAP_ATTEMPTS times in all. The transaction's lock_timeout is as it was afterwards."""
+    cursor.execute("SELECT current_setting('lock_timeout')")
+    [previous] = cursor.fetchone()
+    for attempt in range(1, SWAP_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():  # a savepoint: a lock timeout undoes this attempt only, its lock_timeout too
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(SWAP_LOCK_WAIT_MS)}ms"])
+                step()
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+            return
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) not in _GIVE_WAY:
+                raise
+            logger.warning("Snapshot swap (%s): its tables are in use, attempt %s of %s", what, attempt, SWAP_ATTEMPTS)
+        if attempt < SWAP_ATTEMPTS:
+            time.sleep(SWAP_PAUSE_SECONDS)
+    raise SwapBusyError(
+        f"The snapshot's tables were in use through {SWAP_ATTEMPTS} attempts to swap the rebuilt ones in ({what}; "
+        f"waiting up to {SWAP_LOCK_WAIT_MS} ms for each lock); the rebuild was rolled back. A long query or an open "
+        "transaction on the snapshot, submitter or deadline tables holds them."
+    )
 
 
 def _swap(cursor: Any, pairs: list[tuple[str, str]]) -> None:
-    """table_swap.swap, waiting for its locks a short while at a time (SWAP_LOCK_WAIT_MS), SWAP_ATTEMPTS times, so
-    that a long reader of a snapshot table holds up the pages queued behind the swap only that long at a time."""
-    for attempt in range(1, SWAP_ATTEMPTS + 1):
-        try:
-            with transaction.atomic():  # a savepoint: a lock timeout undoes this attempt only
-                cursor.execute(f"SET LOCAL lock_timeout = {int(SWAP_LOCK_WAIT_MS)}")
-                table_swap.swap(cursor, pairs)
-                cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
-            return
-        except OperationalError as error:
-            if not _lock_not_available(error):
-                raise
-            logger.warning("Snapshot swap: its tables are in use, attempt %s of %s", attempt, SWAP_ATTEMPTS)
-        time.sleep(SWAP_PAUSE_SECONDS)
-    raise SwapBusyError(
-        f"The snapshot's tables were in use through {SWAP_ATTEMPTS} attempts to swap the rebuilt ones in "
-        f"(waiting {SWAP_LOCK_WAIT_MS} ms each); the rebuild was rolled back. A long query or an open transaction "
-        "on the snapshot, submitter or deadline tables holds them."
-    )
+    """table_swap.swap, giving way to others (_giving_way): a long reader of a snapshot table holds up the pages
+    queued behind the swap only SWAP_LOCK_WAIT_MS at a time. The foreign keys are added (and their rows checked, about
+    a second) once, before the tables are taken over: from then until the commit, writers of submitters and deadlines
+    wait, readers do not."""
+    _giving_way(cursor, partial(table_swap.add_foreign_keys, cursor, pairs), "foreign keys")
+    _giving_way(cursor, partial(table_swap.take_over, cursor, pairs), "tables")
 
 
 def _finish_rebuild(cursor: Any, swaps: list[tuple[str, str]]) -> None:
@@ -992,8 +1005,13 @@ def _rebuild_in_steps(dialect: _Dialect) -> int:
                 _swap(cursor, [(_COPY, copy), (_MONTH, month), (_YEAR, year), (_DELIVERY, delivered)])
             swapped = True
             # The new deliveries' pages marked visible to all, as autovacuum would leave them: the overview counts
-            # them from an index alone.
-            cursor.execute(f"VACUUM (ANALYZE) {_DELIVERY}" if vacuumed else f"VACUUM (ANALYZE) {_COPY}, {_DELIVERY}")
+            # them from an index alone. The new tables are live: a failure here is not the rebuild's (autovacuum
+            # will do it).
+            tables = _DELIVERY if vacuumed else f"{_COPY}, {_DELIVERY}"
+            try:
+                cursor.execute(f"VACUUM (ANALYZE) {tables}")
+            except DatabaseError:
+                logger.exception("The vacuum after the rebuild's swap failed; the rebuilt snapshot is in place")
         finally:
             # Best effort: on a lost connection the lock went with the session, and the next run drops the tables.
             try:

@@ -166,20 +166,39 @@ def build_keys(cursor: Any, live: str, fresh: str, *, readable: bool = False) ->
 
 def swap(cursor: Any, pairs: list[tuple[str, str]]) -> None:
     """For each (live, fresh) pair: give `fresh` (with its keys built) `live`'s foreign keys, drop `live` and give
-    `fresh` its name and its keys', indexes' and identity sequences' names. Locks the live tables until the commit;
-    readers then see the new rows. Adding a foreign key locks the referenced table against writes until the commit
-    too, which is why it comes last, just before the commit.
+    `fresh` its name and its keys', indexes' and identity sequences' names (add_foreign_keys, then take_over). Locks
+    the live tables until the commit; readers then see the new rows."""
+    add_foreign_keys(cursor, pairs)
+    take_over(cursor, pairs)
 
-    All foreign keys are added (and their rows checked) before any live table is locked, and all live tables are
-    locked, in one statement, before any is dropped: dropping a table with a foreign key locks the referenced table
-    (the submitters) exclusively, and a page's query that reads a snapshot table and then the submitters would
-    deadlock with a swap that held the submitters while it waited for that snapshot table."""
-    definitions = [_definition(cursor, live) for live, _fresh in pairs]
-    for (_live, fresh), definition in zip(pairs, definitions, strict=True):
-        for name, foreign_key in definition.foreign_keys:
+
+def add_foreign_keys(cursor: Any, pairs: list[tuple[str, str]]) -> None:
+    """Give each `fresh` its `live`'s foreign keys, their rows checked. Locks the referenced tables against writes
+    (not reads) until the commit, which is why it comes just before take_over and the commit."""
+    for live, fresh in pairs:
+        for name, foreign_key in _definition(cursor, live).foreign_keys:
             # The same name is free: a foreign key's name is unique per table only.
             cursor.execute(f"ALTER TABLE {fresh} ADD CONSTRAINT {name} {foreign_key}")
-    cursor.execute(f"LOCK TABLE {', '.join(live for live, _fresh in pairs)} IN ACCESS EXCLUSIVE MODE")
+
+
+def take_over(cursor: Any, pairs: list[tuple[str, str]]) -> None:
+    """Drop each `live` and give its `fresh` (keys and foreign keys added) its names. Locks the live tables, and the
+    tables their foreign keys refer to, until the commit.
+
+    All foreign keys are added (and their rows checked, add_foreign_keys) before, and every table is locked in one
+    statement, the live ones first, before any is dropped: dropping a table with a foreign key locks the referenced
+    table (the submitters) exclusively, and a page's query that reads a snapshot table and then the submitters would
+    deadlock with a swap that held the submitters while it waited for that snapshot table. Taken in the LOCK, all the
+    waits are in that one statement (see `lock_timeout`)."""
+    definitions = [_definition(cursor, live) for live, _fresh in pairs]
+    lives = [live for live, _fresh in pairs]
+    cursor.execute(
+        "SELECT DISTINCT confrelid::regclass::text FROM pg_constraint WHERE contype = 'f' "
+        "AND conrelid = ANY(%s::regclass[]) AND NOT confrelid = ANY(%s::regclass[]) ORDER BY 1",
+        [lives, lives],
+    )
+    referenced = [table for (table,) in cursor.fetchall()]
+    cursor.execute(f"LOCK TABLE {', '.join([*lives, *referenced])} IN ACCESS EXCLUSIVE MODE")
     for (live, fresh), definition in zip(pairs, definitions, strict=True):
         _replace(cursor, live, fresh, definition)
 

@@ -331,7 +331,7 @@ def test_a_rebuild_failing_after_the_copy_was_committed_leaves_the_snapshot_as_i
                 committed.append(other.execute(f"SELECT count(*) FROM {table}_next").fetchone()[0])  # noqa: S608
         raise RuntimeError("swap failed")
 
-    monkeypatch.setattr(snapshot.table_swap, "swap", fail)
+    monkeypatch.setattr(snapshot.table_swap, "take_over", fail)
     with pytest.raises(RuntimeError, match="swap failed"):
         snapshot_rebuild()
 
@@ -404,26 +404,31 @@ def _hold_the_year_table(other: psycopg.Connection) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_swap_gives_way_to_a_long_reader_and_swaps_once_it_is_done(world, monkeypatch, caplog):
-    """The swap waits for its tables a short while at a time, then gives the locks back and tries again: pages queued
-    behind it are held up only that long. Once the reader is done, the rebuild swaps its tables in."""
+    """The swap waits for its tables a short while, then gives the locks back, so that the pages queued behind it
+    get through, and tries again after a pause. Once the long reader is done, the rebuild swaps its tables in."""
     receive(world.municipality, [kpr_record("a", patient_ref="p1")])
     snapshot_rebuild()
     receive(world.municipality, [kpr_record("b", patient_ref="p2")])
-    monkeypatch.setattr(snapshot, "SWAP_LOCK_WAIT_MS", 100)
-    monkeypatch.setattr(snapshot, "SWAP_PAUSE_SECONDS", 0.05)
-    monkeypatch.setattr(snapshot, "SWAP_ATTEMPTS", 200)
+    monkeypatch.setattr(snapshot, "SWAP_LOCK_WAIT_MS", 200)
+    monkeypatch.setattr(snapshot, "SWAP_ATTEMPTS", 5)
     caplog.set_level(logging.WARNING, logger="submissions.snapshot")
-    with _other_connection() as other:
-        _hold_the_year_table(other)
-        done = threading.Timer(1.0, other.commit)
-        done.start()
-        started = time.monotonic()
+    read_in_the_pause = []
+    with _other_connection() as reader, _other_connection() as page:
+        _hold_the_year_table(reader)
+        page.execute("SET lock_timeout = '1s'")
+
+        def pause(seconds):
+            # A page between two attempts reads the snapshot at once; then the long reader finishes.
+            read_in_the_pause.append(page.execute(f"SELECT count(*) FROM {TABLES[1]}").fetchone()[0])  # noqa: S608
+            page.commit()
+            reader.commit()
+
+        monkeypatch.setattr(snapshot.time, "sleep", pause)
         snapshot_rebuild()
-        done.join()
 
     waits = [record for record in caplog.records if "in use" in record.getMessage()]
-    assert waits, "the swap should have given way to the reader at least once"
-    assert time.monotonic() - started >= 1.0
+    assert len(waits) == 1, "the swap should have given way to the reader once"
+    assert read_in_the_pause == [2], "a page should read the old month rows between two attempts"
     assert SnapshotYear.objects.get(dimension="total").users == 2
     assert_snapshot_matches_live()
     assert tables_left_behind() == 0
@@ -431,7 +436,9 @@ def test_the_swap_gives_way_to_a_long_reader_and_swaps_once_it_is_done(world, mo
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_swap_that_never_gets_its_tables_fails_the_rebuild_and_leaves_the_snapshot_as_it_was(world, monkeypatch):
+def test_a_swap_that_never_gets_its_tables_fails_the_rebuild_and_leaves_the_snapshot_as_it_was(
+    world, monkeypatch, caplog
+):
     receive(world.municipality, [kpr_record("a", patient_ref="p1")])
     snapshot_rebuild()
     oids = {table: table_oid(table) for table in (*TABLES, DELIVERIES)}
@@ -439,17 +446,29 @@ def test_a_swap_that_never_gets_its_tables_fails_the_rebuild_and_leaves_the_snap
     monkeypatch.setattr(snapshot, "SWAP_LOCK_WAIT_MS", 50)
     monkeypatch.setattr(snapshot, "SWAP_PAUSE_SECONDS", 0.01)
     monkeypatch.setattr(snapshot, "SWAP_ATTEMPTS", 3)
-    with _other_connection() as other:
-        _hold_the_year_table(other)
+    caplog.set_level(logging.WARNING, logger="submissions.snapshot")
+    with _other_connection() as reader:
+        _hold_the_year_table(reader)
         with pytest.raises(snapshot.SwapBusyError, match="3 attempts"):
             snapshot_rebuild()
-        # The reader was never blocked for good: it can still read the table it holds.
-        assert other.execute(f"SELECT count(*) FROM {SnapshotYear._meta.db_table}").fetchone()[0] == 2  # noqa: S608
 
+    assert len([record for record in caplog.records if "in use" in record.getMessage()]) == 3
     assert {table: table_oid(table) for table in (*TABLES, DELIVERIES)} == oids, "nothing should have been swapped in"
     assert SnapshotYear.objects.get(dimension="total").users == 1
     assert tables_left_behind() == 0
     assert _advisory_locks_held() == 0
+
+
+def test_inside_a_transaction_the_swap_leaves_its_lock_timeout_as_it_was(world):
+    """The one-transaction rebuild swaps with its own lock timeout; the caller's own is kept for the rest of its
+    transaction."""
+    receive(world.municipality, [kpr_record("a", patient_ref="p1")])
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '7s'")
+        snapshot_rebuild()
+        cursor.execute("SHOW lock_timeout")
+        assert cursor.fetchone()[0] == "7s"
+    assert_snapshot_matches_live()
 
 
 def test_keys_built_readable_keep_their_deferrability():
