@@ -347,56 +347,6 @@ def test_a_rebuild_failing_after_the_copy_was_committed_leaves_the_snapshot_as_i
     assert_snapshot_matches_live()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_rebuild_whose_month_records_fail_leaves_the_snapshot_as_it_was(world, monkeypatch):
-    """The month records are counted in a thread beside the copy's keys: its failure fails the rebuild."""
-    receive(world.municipality, [kpr_record("a", patient_ref="p1")])
-    snapshot_rebuild()
-    oids = {table: table_oid(table) for table in (*TABLES, DELIVERIES)}
-    receive(world.municipality, [kpr_record("b", patient_ref="p2")])
-
-    def fail(copy):
-        raise RuntimeError("month records failed")
-
-    monkeypatch.setattr(snapshot, "_count_months", fail)
-    with pytest.raises(RuntimeError, match="month records failed"):
-        snapshot_rebuild()
-
-    assert {table: table_oid(table) for table in (*TABLES, DELIVERIES)} == oids, "nothing should have been swapped in"
-    assert tables_left_behind() == 0, "the committed copy and deliveries should be dropped"
-    assert _advisory_locks_held() == 0
-    monkeypatch.undo()
-    snapshot_rebuild()
-    assert_snapshot_matches_live()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_rebuild_whose_year_rows_fail_leaves_the_snapshot_as_it_was(world, monkeypatch):
-    """The year rows are written in a thread beside the month rows: its failure fails the rebuild, and nothing the
-    rebuild committed (the month rows among it) is left."""
-    receive(world.municipality, [kpr_record("a", patient_ref="p1")])
-    snapshot_rebuild()
-    oids = {table: table_oid(table) for table in (*TABLES, DELIVERIES)}
-    receive(world.municipality, [kpr_record("b", patient_ref="p2")])
-    threads = []
-
-    def fail(*args, **kwargs):
-        threads.append(threading.current_thread().name)
-        raise RuntimeError("year rows failed")
-
-    monkeypatch.setattr(snapshot, "_write_years", fail)
-    with pytest.raises(RuntimeError, match="year rows failed"):
-        snapshot_rebuild()
-
-    assert threads and threads[0] != threading.current_thread().name, "the year rows should be written beside"
-    assert {table: table_oid(table) for table in (*TABLES, DELIVERIES)} == oids, "nothing should have been swapped in"
-    assert tables_left_behind() == 0, "the committed copy, month rows and work tables should be dropped"
-    assert _advisory_locks_held() == 0
-    monkeypatch.undo()
-    snapshot_rebuild()
-    assert_snapshot_matches_live()
-
-
 def _hold_the_year_table(other: psycopg.Connection) -> None:
     """A long reader: a transaction that read the live year table and stays open, as a slow report would."""
     other.execute(f"SELECT count(*) FROM {SnapshotYear._meta.db_table}")  # noqa: S608
@@ -471,6 +421,43 @@ def test_inside_a_transaction_the_swap_leaves_its_lock_timeout_as_it_was(world):
     assert_snapshot_matches_live()
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "work",
+    [
+        "_refresh_deliveries",  # the deliveries, from the start
+        "_count_months",  # each month's records, beside the copy's keys
+        "_write_years",  # the year rows, beside the month rows
+    ],
+)
+def test_a_rebuild_whose_work_beside_it_fails_leaves_the_snapshot_as_it_was(world, monkeypatch, work):
+    """Each piece of work beside the rebuild runs in a thread of its own: its failure fails the rebuild, nothing is
+    swapped in, and nothing the rebuild committed (the copy, the month rows, the work tables) is left."""
+    receive(world.municipality, [kpr_record("a", patient_ref="p1")])
+    snapshot_rebuild()
+    oids = {table: table_oid(table) for table in (*TABLES, DELIVERIES)}
+    receive(world.municipality, [kpr_record("b", patient_ref="p2")])
+    threads = []
+
+    def fail(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        raise RuntimeError(f"{work} failed")
+
+    monkeypatch.setattr(snapshot, work, fail)
+    with pytest.raises(RuntimeError, match=f"{work} failed"):
+        snapshot_rebuild()
+
+    assert len(threads) == 1
+    assert threads[0] != threading.current_thread().name, "the work should be done beside the rebuild"
+    assert {table: table_oid(table) for table in (*TABLES, DELIVERIES)} == oids, "nothing should have been swapped in"
+    assert SnapshotRecord.objects.count() == 1
+    assert tables_left_behind() == 0, "the committed tables should be dropped"
+    assert _advisory_locks_held() == 0
+    monkeypatch.undo()
+    snapshot_rebuild()
+    assert_snapshot_matches_live()
+
+
 def test_keys_built_readable_keep_their_deferrability():
     """build_keys(readable=True) builds each key as an index first and attaches it as a constraint at the end; the
     constraint must come out as the live one's, deferrable as it was."""
@@ -497,28 +484,3 @@ def test_keys_built_readable_keep_their_deferrability():
         assert ("swap_probe_a", "u", "UNIQUE (a) DEFERRABLE INITIALLY DEFERRED", True, True) in keys("swap_probe_next")
         cursor.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'swap_probe_next'")
         assert cursor.fetchone()[0] == 3
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_rebuild_whose_deliveries_fail_leaves_the_snapshot_as_it_was(world, monkeypatch):
-    """The deliveries are built in a thread of their own: its failure fails the rebuild, and nothing is swapped."""
-    receive(world.municipality, [kpr_record("a", patient_ref="p1")])
-    snapshot_rebuild()
-    oids = {table: table_oid(table) for table in TABLES}
-    receive(world.municipality, [kpr_record("b", patient_ref="p2")])
-    threads = []
-
-    def fail(*args, **kwargs):
-        threads.append(threading.current_thread().name)
-        raise RuntimeError("deliveries failed")
-
-    monkeypatch.setattr(snapshot, "_refresh_deliveries", fail)
-    with pytest.raises(RuntimeError, match="deliveries failed"):
-        snapshot_rebuild()
-
-    assert len(threads) == 1
-    assert threads[0] != threading.current_thread().name, "the deliveries should be built beside the rebuild"
-    assert {table: table_oid(table) for table in TABLES} == oids, "nothing should have been swapped in"
-    assert SnapshotRecord.objects.count() == 1
-    assert tables_left_behind() == 0, "the committed copy should be dropped"
-    assert _advisory_locks_held() == 0
