@@ -432,7 +432,7 @@ def _write_months(cursor: Any, users: str, months: str) -> str:
 
 def _rebuild_from_copy(cursor: Any, copy: str, *, vacuumed: bool) -> list[tuple[str, str]]:
     """In one transaction: the month and year tables built beside the live ones from `copy` (built by _build_copy),
-    with their keys; returns the (live, new) pairs for table_swap.swap at the end of the transaction, the copy's
+    with their keys; returns the (live, new) pairs for _swap at the end of the transaction, the copy's
     among them. One pass over users gives the year's distinct counts and, from the month bits, each month's; a
     second, cheap pass counts each month's records. (_rebuild_in_steps does the same across transactions.)"""
     cursor.execute("DROP TABLE IF EXISTS snap_rebuild_years, snap_rebuild_months")
@@ -884,10 +884,10 @@ def _giving_way(cursor: Any, step: Any, what: str) -> None:
 
 
 def _swap(cursor: Any, pairs: list[tuple[str, str]]) -> None:
-    """table_swap.swap, giving way to others (_giving_way): a long reader of a snapshot table holds up the pages
-    queued behind the swap only SWAP_LOCK_WAIT_MS at a time. The foreign keys are added (and their rows checked, about
-    a second) once, before the tables are taken over: from then until the commit, writers of submitters and deadlines
-    wait, readers do not."""
+    """Swap each (live, fresh) pair's tables (table_swap.add_foreign_keys, then take_over), giving way to others
+    (_giving_way): a long reader of a snapshot table holds up the pages queued behind the swap only SWAP_LOCK_WAIT_MS
+    at a time. The foreign keys are added (and their rows checked, about a second) once, before the tables are taken
+    over: from then until the commit, writers of submitters and deadlines wait, readers do not."""
     _giving_way(cursor, partial(table_swap.add_foreign_keys, cursor, pairs), "foreign keys")
     _giving_way(cursor, partial(table_swap.take_over, cursor, pairs), "tables")
 

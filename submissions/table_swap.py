@@ -164,17 +164,10 @@ def build_keys(cursor: Any, live: str, fresh: str, *, readable: bool = False) ->
     cursor.execute(f"ANALYZE {fresh}")
 
 
-def swap(cursor: Any, pairs: list[tuple[str, str]]) -> None:
-    """For each (live, fresh) pair: give `fresh` (with its keys built) `live`'s foreign keys, drop `live` and give
-    `fresh` its name and its keys', indexes' and identity sequences' names (add_foreign_keys, then take_over). Locks
-    the live tables until the commit; readers then see the new rows."""
-    add_foreign_keys(cursor, pairs)
-    take_over(cursor, pairs)
-
-
 def add_foreign_keys(cursor: Any, pairs: list[tuple[str, str]]) -> None:
-    """Give each `fresh` its `live`'s foreign keys, their rows checked. Locks the referenced tables against writes
-    (not reads) until the commit, which is why it comes just before take_over and the commit."""
+    """The swap's first half: give each `fresh` (its keys built) its `live`'s foreign keys, their rows checked.
+    Locks the referenced tables against writes (not reads) until the commit, which is why it comes just before
+    take_over and the commit."""
     for live, fresh in pairs:
         for name, foreign_key in _definition(cursor, live).foreign_keys:
             # The same name is free: a foreign key's name is unique per table only.
@@ -182,8 +175,9 @@ def add_foreign_keys(cursor: Any, pairs: list[tuple[str, str]]) -> None:
 
 
 def take_over(cursor: Any, pairs: list[tuple[str, str]]) -> None:
-    """Drop each `live` and give its `fresh` (keys and foreign keys added) its names. Locks the live tables, and the
-    tables their foreign keys refer to, until the commit.
+    """The swap's second half: drop each `live` and give its `fresh` (keys and foreign keys added) its name and its
+    keys', indexes' and identity sequences' names. Locks the live tables, and the tables their foreign keys refer to,
+    until the commit; readers then see the new rows.
 
     All foreign keys are added (and their rows checked, add_foreign_keys) before, and every table is locked in one
     statement, the live ones first, before any is dropped: dropping a table with a foreign key locks the referenced
