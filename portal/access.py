@@ -80,6 +80,17 @@ def is_member(user: Any, submitter: Submitter) -> bool:
     )
 
 
+def can_apply_for_extension(user: Any, submitter: Submitter) -> bool:
+    """Only people who act for the submitter apply for a later deadline; registry staff decide and EPJ vendors only
+    read."""
+    return is_member(user, submitter)
+
+
+def can_comment(user: Any, submitter: Submitter) -> bool:
+    """People who act for the submitter explain its large changes; registry staff and vendors read them."""
+    return is_member(user, submitter)
+
+
 def can_edit_contacts(user: User, submitter: Submitter) -> bool:
     """Members and registry staff maintain contacts; vendors only read their customers'."""
     if is_registry_staff(user):

@@ -9,8 +9,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from portal import access
 from portal.models import Submitter
-from submissions.daily_view import Category, can_comment, daily_view
+from submissions.daily_view import Category, daily_view
 from submissions.models import ChangeComment, SnapshotDimension
 
 
@@ -25,7 +26,7 @@ def change_comment_add(
     today: datetime.date | None = None,
 ) -> ChangeComment:
     """A member explains a change the daily view flags as large. The numbers shown are kept with it."""
-    if not can_comment(user, submitter):
+    if not access.can_comment(user, submitter):
         raise PermissionDenied("Only people who act for the submitter comment on its changes.")
     text = (text or "").strip()
     if not text:

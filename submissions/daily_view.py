@@ -18,7 +18,8 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from portal.models import Membership, Register, Submitter
+from portal import access
+from portal.models import Register, Submitter
 from submissions import selectors, selectors_deadlines
 from submissions.codes import KPR_SERVICE_CODES, NPR_CONTACT_KINDS
 from submissions.deadlines import OnTimeStatus, classify_delivery, delivery_condition, effective_deadline_from
@@ -275,13 +276,6 @@ class DailyView:
         return [datetime.date(self.year, month, 1) for month in self.missing_months]
 
 
-def can_comment(user: Any, submitter: Submitter) -> bool:
-    """People who act for the submitter explain its changes; registry staff and vendors read them."""
-    if not (user.is_authenticated and user.is_active):
-        return False
-    return Membership.objects.filter(user_id=user.pk, submitter_id=submitter.pk).exists()
-
-
 def _registers(submitter: Submitter, with_data: set[str]) -> list[str]:
     return [register for register in Register.values if register in with_data or register in submitter.registers]
 
@@ -409,7 +403,7 @@ def daily_view(
         view.submissions = list(
             selectors.submission_list(submitter=submitter).filter(register=register)[:SUBMISSIONS_SHOWN]
         )
-        view.can_comment = user is not None and can_comment(user, submitter)
+        view.can_comment = user is not None and access.can_comment(user, submitter)
     return view
 
 
@@ -494,7 +488,6 @@ __all__ = [
     "Category",
     "ChangeFlag",
     "DailyView",
-    "can_comment",
     "category_label",
     "change_flag",
     "comparison_month",

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from portal import access
-from portal.models import ContactPerson, ContactType, Membership, Submitter
+from portal.models import ContactPerson, ContactType, Submitter
 from submissions.models import REGISTER_FLAGS, Deadline, DeadlineReminder, Extension, Submission
 from submissions.workdays import OSLO, end_of_day_oslo, start_of_day_oslo
 
@@ -156,13 +156,6 @@ def delivered_condition(deadline: Deadline, due_at: datetime.datetime, *, submit
 # -- extensions ---------------------------------------------------------------------------------
 
 
-def can_apply_for_extension(user: Any, submitter: Submitter) -> bool:
-    """Only people who act for the submitter apply; registry staff decide and EPJ vendors only read."""
-    if not (user.is_authenticated and user.is_active):
-        return False
-    return Membership.objects.filter(user_id=user.pk, submitter_id=submitter.pk).exists()
-
-
 @transaction.atomic
 def extension_apply(
     *,
@@ -174,7 +167,7 @@ def extension_apply(
     now: datetime.datetime | None = None,
 ) -> Extension:
     """A member asks for a later deadline for one period. Allowed (and flagged) after the deadline."""
-    if not can_apply_for_extension(user, submitter):
+    if not access.can_apply_for_extension(user, submitter):
         raise PermissionDenied("Only people who act for the submitter may apply for an extension.")
     now = now or timezone.now()
     if not deadline.applies_to(submitter):
@@ -269,7 +262,7 @@ def extension_decide(
 @transaction.atomic
 def extension_withdraw(*, user: Any, extension: Extension) -> Extension:
     """The submitter withdraws its own request while it is open. The row is kept."""
-    if not can_apply_for_extension(user, extension.submitter):
+    if not access.can_apply_for_extension(user, extension.submitter):
         raise PermissionDenied("Only people who act for the submitter may withdraw its request.")
     updated = Extension.objects.filter(pk=extension.pk, status=Extension.Status.OPEN).update(
         status=Extension.Status.WITHDRAWN, withdrawn_by=user, withdrawn_at=timezone.now()
@@ -568,7 +561,6 @@ __all__ = [
     "EffectiveDeadline",
     "OnTimeStatus",
     "ReminderRun",
-    "can_apply_for_extension",
     "classify_delivery",
     "deadline_create",
     "deadline_update",

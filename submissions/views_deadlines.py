@@ -49,7 +49,7 @@ def _deadline_page(
     extensions = selectors.submitter_extensions(submitter=submitter)
     shown = [deadline for deadline in applicable if deadline.year == year]
     rows = selectors.deadline_rows(submitter=submitter, deadlines=shown, extensions=extensions, now=now)
-    can_apply = services.can_apply_for_extension(request.user, submitter)
+    can_apply = access.can_apply_for_extension(request.user, submitter)
     if can_apply and form is None:
         initial = {"deadline": request.GET.get("frist")} if request.GET.get("frist") else None
         form = ExtensionApplyForm(
@@ -82,7 +82,7 @@ def submitter_deadlines(request: HtmxHttpRequest, submitter_id: int) -> HttpResp
 def _get_member_submitter_or_404(user: Any, submitter_id: int) -> Submitter:
     """Only members act on the submitter's requests; staff and vendors who may read it get 404 here."""
     submitter = access.get_submitter_or_404(user, submitter_id)
-    if not services.can_apply_for_extension(user, submitter):
+    if not access.can_apply_for_extension(user, submitter):
         raise Http404("No such submitter.")
     return submitter
 
