@@ -430,13 +430,14 @@ def _write_months(cursor: Any, users: str, months: str) -> str:
     return month
 
 
-def _rebuild_from_copy(cursor: Any, copy: str, *, vacuumed: bool) -> list[tuple[str, str]]:
+def _rebuild_from_copy(cursor: Any, copy: str) -> list[tuple[str, str]]:
     """In one transaction: the month and year tables built beside the live ones from `copy` (built by _build_copy),
     with their keys; returns the (live, new) pairs for _swap at the end of the transaction, the copy's
     among them. One pass over users gives the year's distinct counts and, from the month bits, each month's; a
     second, cheap pass counts each month's records. (_rebuild_in_steps does the same across transactions.)"""
     cursor.execute("DROP TABLE IF EXISTS snap_rebuild_years, snap_rebuild_months")
-    _count_users(cursor, copy, vacuumed=vacuumed, into="CREATE TEMPORARY TABLE snap_rebuild_years ON COMMIT DROP")
+    # Not vacuumed (VACUUM cannot run in a transaction): the users are hashed.
+    _count_users(cursor, copy, vacuumed=False, into="CREATE TEMPORARY TABLE snap_rebuild_years ON COMMIT DROP")
     cursor.execute(f"CREATE TEMPORARY TABLE snap_rebuild_months ON COMMIT DROP AS {_month_records(copy)}")
     # Unanalysed, the planner guessed a quarter of their rows.
     cursor.execute("ANALYZE snap_rebuild_years, snap_rebuild_months")
@@ -455,7 +456,7 @@ def _rebuild_all(cursor: Any, dialect: _Dialect) -> tuple[int, list[tuple[str, s
     at the end."""
     if dialect.postgresql:
         # Built beside the live tables, which pages keep reading until the swap.
-        swaps = _rebuild_from_copy(cursor, _build_copy(cursor, dialect), vacuumed=False)
+        swaps = _rebuild_from_copy(cursor, _build_copy(cursor, dialect))
         return _units(cursor, dict(swaps)[_YEAR]), swaps
     # DELETE keeps the old rows visible to readers until the commit (SQLite: one writer at a time anyway).
     for table in (_MONTH, _YEAR, _COPY):
